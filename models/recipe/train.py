@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""ANCAT transducer training: BPE, CMVN statistics, and the training loop.
+
+  train.py bpe   --text corpus.txt [--text more.txt] --out DIR/bpe [--vocab 500]
+  train.py cmvn  --manifest train.jsonl --out DIR/cmvn.json [--num 3000]
+  train.py train --manifest train.jsonl[:WEIGHT] ... --bpe DIR/bpe.model --cmvn DIR/cmvn.json
+                 --exp EXPDIR --variant {ancat,causal,fixed} --budget-minutes 60 --max-minutes 9
+
+Training is deadline-driven and resumable: the learning-rate schedule, Gumbel temperature and
+latency-weight ramps follow progress = trained time / --budget-minutes (or steps /
+--total-steps), so a run cut into 10-minute slices (--max-minutes) follows one schedule.
+Checkpoints (EXPDIR/last.pt) are written every --save-minutes, at the slice deadline, and on
+SIGTERM. Runs on CUDA (bf16 autocast) and on CPU (for tests).
+"""
+import argparse
+import dataclasses
+import importlib
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data import (BucketBatchSampler, SpeechDataset, collate, load_manifests,  # noqa: E402
+                  spec_augment)
+from losses import ctc_loss, rnnt_loss  # noqa: E402
+from model import ModelConfig, Transducer, count_parameters, fbank, mean_latency  # noqa: E402
+from audio_io import load_audio  # noqa: E402
+
+VARIANT_LOOKAHEAD = {"causal": lambda w: [0], "fixed": lambda w: [max(w)], "ancat": lambda w: w}
+
+
+# ---------------------------------------------------------------- BPE and CMVN
+
+def train_bpe(texts, out_prefix: str, vocab_size: int = 500, max_sentences: int = 2_000_000):
+    """sentencepiece BPE per FORMAT.md: 0 = <blk> (pad piece), 1 = <unk>, no bos/eos."""
+    import sentencepiece as spm
+    os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
+    spm.SentencePieceTrainer.train(
+        input=",".join(texts), model_prefix=out_prefix, vocab_size=vocab_size,
+        model_type="bpe", pad_id=0, pad_piece="<blk>", unk_id=1, bos_id=-1, eos_id=-1,
+        character_coverage=1.0, input_sentence_size=max_sentences, shuffle_input_sentence=True,
+        normalization_rule_name="identity", num_threads=os.cpu_count() or 1, minloglevel=1)
+    sp = spm.SentencePieceProcessor(model_file=out_prefix + ".model")
+    assert sp.id_to_piece(0) == "<blk>" and sp.unk_id() == 1 and sp.bos_id() == -1
+    return out_prefix + ".model"
+
+
+def compute_cmvn(entries, num: int = 3000, seed: int = 0, workers: int = 0):
+    """Global mean and inverse std of fbank over a random sample of utterances."""
+    rng = random.Random(seed)
+    sample = rng.sample(entries, min(num, len(entries)))
+    total = torch.zeros(80, dtype=torch.float64)
+    sq = torch.zeros(80, dtype=torch.float64)
+    n = 0
+
+    def feats_of(e):
+        return fbank(load_audio(e["audio"])).double()
+
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(workers) as ex:
+            it = ex.map(_cmvn_item, [e["audio"] for e in sample], chunksize=16)
+            for s, s2, k in it:
+                total += s
+                sq += s2
+                n += k
+    else:
+        for e in sample:
+            f = feats_of(e)
+            total += f.sum(0)
+            sq += (f * f).sum(0)
+            n += f.shape[0]
+    mean = total / n
+    var = (sq / n - mean * mean).clamp(min=1e-8)
+    return mean.float(), (1.0 / var.sqrt()).float(), n
+
+
+def _cmvn_item(path):
+    try:
+        f = fbank(load_audio(path)).double()
+    except Exception as ex:
+        print(f"cmvn: skipping {path}: {ex}", flush=True)
+        return torch.zeros(80, dtype=torch.float64), torch.zeros(80, dtype=torch.float64), 0
+    return f.sum(0), (f * f).sum(0), f.shape[0]
+
+
+def load_cmvn(path: str):
+    with open(path) as f:
+        d = json.load(f)
+    return torch.tensor(d["mean"]), torch.tensor(d["istd"])
+
+
+# ---------------------------------------------------------------- schedules
+
+def lr_at(progress: float, step: int, peak: float, warmup: int, final_ratio: float = 0.02):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = min(1.0, max(0.0, progress))
+    return peak * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def tau_at(progress: float, start: float, end: float) -> float:
+    return start * (end / start) ** min(1.0, max(0.0, progress))
+
+
+def latency_weight_at(progress: float, lam: float, start: float = 0.1, ramp: float = 0.2):
+    """0 until `start`, then linear to lam over `ramp` of the run (learn to recognize first)."""
+    return lam * min(1.0, max(0.0, (progress - start) / ramp))
+
+
+# ---------------------------------------------------------------- loss
+
+def compute_losses(model: Transducer, batch: dict, tau: float, ctc_weight: float,
+                   lat_weight: float, augment_fill=None, spec_aug: bool = True):
+    feats, flen = batch["feats"], batch["feat_lens"]
+    y, ylen = batch["tokens"], batch["token_lens"]
+    if spec_aug:
+        feats = spec_augment(feats, flen, model.frontend.cmvn_mean)
+    e, elen, infos = model.encode(feats, flen, mode="gumbel", tau=tau)
+    p = model.predictor.for_targets(y)
+    logits = model.joint(e, p)
+    l_rnnt = rnnt_loss(logits.float(), y, elen, ylen)
+    l_ctc = ctc_loss(model.ctc_head(e), elen, y, ylen)
+    b = feats.shape[0]
+    loss = (l_rnnt.sum() + ctc_weight * l_ctc.sum()) / b
+    out = {"rnnt": l_rnnt.sum().detach() / b, "ctc": l_ctc.sum().detach() / b}
+    if len(model.cfg.lookahead_frames) > 1:
+        soft = mean_latency(model.soft_latency(infos, elen), elen)
+        if lat_weight > 0:
+            loss = loss + lat_weight * soft
+        out["lat_soft"] = soft.detach()
+    with torch.no_grad():
+        out["lat_hard"] = mean_latency(model.latency(infos, elen).float(), elen)
+        if len(model.cfg.lookahead_frames) > 1:
+            ch = torch.stack([i["choices"] for i in infos])  # [L,B,T]
+            valid = torch.arange(ch.shape[2], device=ch.device)[None] < elen[:, None]
+            out["choice_hist"] = torch.stack(
+                [((ch == k) & valid[None]).sum() for k in range(len(model.cfg.lookahead_frames))]
+            ).float() / valid.sum().clamp(min=1) / ch.shape[0]
+    out["loss"] = loss
+    return out
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path, model, opt, state, args, cfg):
+    tmp = path + ".tmp"
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state,
+                "args": vars(args), "model_config": cfg.to_dict()}, tmp)
+    os.replace(tmp, path)
+
+
+def build_config(args) -> ModelConfig:
+    w = [int(x) for x in args.lookahead.split(",")]
+    return ModelConfig(channels=args.channels, d_model=args.d_model, num_layers=args.layers,
+                       num_heads=args.heads, ffn_dim=args.ffn, left_context=args.left_context,
+                       lookahead_frames=VARIANT_LOOKAHEAD[args.variant](w),
+                       vocab_size=args.vocab_size, embed_dim=args.d_model, pred_dim=args.d_model,
+                       joiner_dim=args.joiner_dim)
+
+
+def load_augment(spec: str):
+    """--augment MODULE:ATTR (module path relative to models/recipe, e.g. corpus.augment:make).
+
+    ATTR is a factory returning a callable waveform [N] float -> waveform, or such a callable.
+    """
+    if not spec:
+        return None
+    mod, _, attr = spec.partition(":")
+    obj = getattr(importlib.import_module(mod), attr or "augment")
+    try:
+        made = obj()
+        return made if callable(made) else obj
+    except TypeError:
+        return obj
+
+
+def train(args):
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    dev = torch.device(args.device if args.device else ("cuda" if torch.cuda.is_available() else "cpu"))
+    os.makedirs(args.exp, exist_ok=True)
+    ck_path = os.path.join(args.exp, "last.pt")
+    resume = os.path.exists(ck_path)
+    ck = torch.load(ck_path, map_location="cpu") if resume else None
+    cfg = ModelConfig(**ck["model_config"]) if resume else build_config(args)
+    model = Transducer(cfg)
+    if resume:
+        model.load_state_dict(ck["model"])
+    else:
+        mean, istd = load_cmvn(args.cmvn)
+        model.frontend.cmvn_mean.copy_(mean)
+        model.frontend.cmvn_istd.copy_(istd)
+    model.to(dev)
+    print(f"model: {count_parameters(model) / 1e6:.2f}M exported params, W={cfg.lookahead_frames},"
+          f" variant={args.variant}, device={dev}", flush=True)
+
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (decay if p.dim() >= 2 and "embed" not in n else no_decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
+    state = {"step": 0, "trained_seconds": 0.0, "epoch": 0}
+    if resume:
+        opt.load_state_dict(ck["optimizer"])
+        state.update(ck["state"])
+        print(f"resumed {ck_path}: step {state['step']}, "
+              f"{state['trained_seconds'] / 60:.1f} min trained", flush=True)
+    del ck
+
+    entries = load_manifests(args.manifest, split=args.split, max_duration=args.max_duration)
+    if not entries:
+        raise SystemExit("no training entries")
+    print(f"data: {len(entries)} utterances, "
+          f"{sum(e['duration'] * e['weight'] for e in entries) / 3600:.1f} h weighted", flush=True)
+    ds = SpeechDataset(entries, args.bpe, load_augment(args.augment), dither=args.dither)
+    sampler = BucketBatchSampler(entries, args.max_frames, seed=args.seed, epoch=state["epoch"])
+    use_amp = dev.type == "cuda" and args.bf16
+
+    def loader():
+        kw = dict(batch_sampler=sampler, collate_fn=collate, num_workers=args.workers)
+        if args.workers > 0:
+            kw.update(prefetch_factor=4, persistent_workers=False, pin_memory=dev.type == "cuda")
+        return torch.utils.data.DataLoader(ds, **kw)
+
+    budget_s = args.budget_minutes * 60.0
+    start = time.time()
+    deadline = start + args.max_minutes * 60.0 if args.max_minutes > 0 else float("inf")
+    last_save = start
+    stop = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+    log = open(os.path.join(args.exp, "log.jsonl"), "a")
+    model.train()
+    t_slice = time.time()
+    done = False
+    while not done:
+        for batch in loader():
+            if batch is None:
+                continue
+            now = time.time()
+            trained = state["trained_seconds"] + (now - t_slice)
+            progress = trained / budget_s if budget_s > 0 else state["step"] / args.total_steps
+            if args.total_steps > 0:
+                progress = max(progress, state["step"] / args.total_steps)
+            if progress >= 1.0 or now >= deadline or stop["flag"]:
+                done = True
+                break
+            lr = lr_at(progress, state["step"], args.lr, args.warmup)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            tau = tau_at(progress, args.tau_start, args.tau_end)
+            lam = latency_weight_at(progress, args.latency_weight)
+            batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                out = compute_losses(model, batch, tau, args.ctc_weight, lam,
+                                     spec_aug=not args.no_spec_augment)
+            opt.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            gn = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            if torch.isfinite(gn):
+                opt.step()
+            state["step"] += 1
+            if state["step"] % args.log_every == 0:
+                rec = {"step": state["step"], "min": trained / 60, "progress": round(progress, 4),
+                       "lr": lr, "tau": tau, "lam": lam, "gnorm": float(gn),
+                       "frames": int(batch["feat_lens"].sum())}
+                for k in ("loss", "rnnt", "ctc", "lat_soft", "lat_hard"):
+                    if k in out:
+                        rec[k] = round(float(out[k]), 4)
+                if "choice_hist" in out:
+                    rec["choices"] = [round(float(x), 3) for x in out["choice_hist"]]
+                print(json.dumps(rec), flush=True)
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+            if time.time() - last_save > args.save_minutes * 60:
+                state["trained_seconds"] = state["trained_seconds"] + (time.time() - t_slice)
+                t_slice = time.time()
+                save_checkpoint(ck_path, model, opt, state, args, cfg)
+                last_save = time.time()
+        else:
+            state["epoch"] += 1
+            sampler.set_epoch(state["epoch"])
+    state["trained_seconds"] += time.time() - t_slice
+    save_checkpoint(ck_path, model, opt, state, args, cfg)
+    finished = state["trained_seconds"] >= budget_s if budget_s > 0 else \
+        state["step"] >= args.total_steps
+    print(f"saved {ck_path}: step {state['step']}, {state['trained_seconds'] / 60:.1f} min trained"
+          f"{' (budget done)' if finished else ''}", flush=True)
+    return model, state
+
+
+# ---------------------------------------------------------------- CLI
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    b = sub.add_parser("bpe", help="train the sentencepiece BPE")
+    b.add_argument("--text", action="append", required=True, help="text file(s), one sentence a line")
+    b.add_argument("--out", required=True, help="output prefix (writes PREFIX.model)")
+    b.add_argument("--vocab", type=int, default=500)
+
+    c = sub.add_parser("cmvn", help="global CMVN statistics from a sample of training audio")
+    c.add_argument("--manifest", action="append", required=True)
+    c.add_argument("--split", default="train")
+    c.add_argument("--out", required=True)
+    c.add_argument("--num", type=int, default=3000)
+    c.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+
+    t = sub.add_parser("train", help="train (or resume) one variant")
+    t.add_argument("--manifest", action="append", required=True, help="JSONL[:weight], repeatable")
+    t.add_argument("--split", default="train", help="use entries whose split is this (absent = all)")
+    t.add_argument("--bpe", required=True)
+    t.add_argument("--cmvn", required=True)
+    t.add_argument("--exp", required=True, help="experiment folder (checkpoint, log)")
+    t.add_argument("--variant", choices=sorted(VARIANT_LOOKAHEAD), default="ancat")
+    t.add_argument("--lookahead", default="0,1,2,4", help="ANCAT lookahead set W (frames)")
+    t.add_argument("--layers", type=int, default=12)
+    t.add_argument("--d-model", type=int, default=256)
+    t.add_argument("--heads", type=int, default=4)
+    t.add_argument("--ffn", type=int, default=1024)
+    t.add_argument("--channels", type=int, default=64)
+    t.add_argument("--left-context", type=int, default=32)
+    t.add_argument("--joiner-dim", type=int, default=256)
+    t.add_argument("--vocab-size", type=int, default=500)
+    t.add_argument("--lr", type=float, default=1.5e-3)
+    t.add_argument("--warmup", type=int, default=800)
+    t.add_argument("--weight-decay", type=float, default=0.01)
+    t.add_argument("--clip", type=float, default=5.0)
+    t.add_argument("--ctc-weight", type=float, default=0.3)
+    t.add_argument("--latency-weight", type=float, default=0.05,
+                   help="lambda: loss per frame of mean algorithmic latency")
+    t.add_argument("--tau-start", type=float, default=2.0)
+    t.add_argument("--tau-end", type=float, default=0.3)
+    t.add_argument("--max-frames", type=int, default=60000, help="padded fbank frames per batch")
+    t.add_argument("--max-duration", type=float, default=20.0)
+    t.add_argument("--dither", type=float, default=1.0)
+    t.add_argument("--no-spec-augment", action="store_true")
+    t.add_argument("--augment", default="", help="MODULE:ATTR waveform augmentation")
+    t.add_argument("--budget-minutes", type=float, default=0.0,
+                   help="total training time of the run (schedule length), across resumes")
+    t.add_argument("--total-steps", type=int, default=0, help="schedule length in steps")
+    t.add_argument("--max-minutes", type=float, default=0.0, help="stop this slice after this")
+    t.add_argument("--save-minutes", type=float, default=3.0)
+    t.add_argument("--workers", type=int, default=5)
+    t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--device", default="")
+    t.add_argument("--no-bf16", dest="bf16", action="store_false")
+    a = ap.parse_args(argv)
+
+    if a.cmd == "bpe":
+        print(train_bpe(a.text, a.out, a.vocab))
+    elif a.cmd == "cmvn":
+        entries = load_manifests(a.manifest, split=a.split)
+        mean, istd, n = compute_cmvn(entries, a.num, workers=a.workers)
+        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+        with open(a.out, "w") as f:
+            json.dump({"mean": mean.tolist(), "istd": istd.tolist(), "frames": n}, f)
+        print(f"cmvn over {n} frames -> {a.out}")
+    else:
+        if a.budget_minutes <= 0 and a.total_steps <= 0:
+            ap.error("give --budget-minutes or --total-steps")
+        train(a)
+
+
+if __name__ == "__main__":
+    main()

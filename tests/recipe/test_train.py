@@ -1,0 +1,113 @@
+"""Training: the loss falls when overfitting a tiny batch; the CLI runs end to end on CPU."""
+import json
+import math
+import os
+import wave
+
+import numpy as np
+import torch
+
+import train as T
+from export import load_checkpoint
+from model import ModelConfig, Transducer, load_model_folder
+
+SMALL = dict(channels=4, d_model=32, num_layers=2, num_heads=2, ffn_dim=64, left_context=8,
+             lookahead_frames=(0, 1, 2, 4), vocab_size=12, embed_dim=16, pred_dim=24,
+             joiner_dim=24)
+
+
+def test_loss_falls_when_overfitting_tiny_batch():
+    torch.manual_seed(0)
+    m = Transducer(ModelConfig(**SMALL)).train()
+    batch = {"feats": torch.randn(2, 64, 80), "feat_lens": torch.tensor([64, 50]),
+             "tokens": torch.tensor([[3, 5, 7, 2], [4, 4, 9, 0]]),
+             "token_lens": torch.tensor([4, 3])}
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        out = T.compute_losses(m, batch, tau=1.0, ctc_weight=0.3, lat_weight=0.01, spec_aug=False)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append(float(out["rnnt"]))
+    assert all(math.isfinite(x) for x in losses)
+    assert losses[-1] < 0.3 * losses[0], losses[::10]
+    assert "lat_soft" in out and "choice_hist" in out
+
+
+def test_latency_regularizer_lowers_latency():
+    """With a large lambda and no recognition loss signal the arbiters learn to pick W=0."""
+    torch.manual_seed(1)
+    m = Transducer(ModelConfig(**SMALL)).train()
+    params = [p for n, p in m.named_parameters() if "arbiter" in n]
+    opt = torch.optim.Adam(params, lr=0.05)
+    feats, lens = torch.randn(2, 80, 80), torch.tensor([80, 70])
+    first = None
+    for _ in range(30):
+        e, elen, infos = m.encode(feats, lens, mode="gumbel", tau=1.0)
+        lat = m.soft_latency(infos, elen)
+        valid = torch.arange(lat.shape[1])[None] < elen[:, None]
+        loss = ((lat - torch.arange(lat.shape[1])) * valid).sum() / valid.sum()
+        first = float(loss) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.5 * first
+
+
+def _write_wav(path, x):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def test_cli_end_to_end(tmp_path):
+    rng = np.random.default_rng(0)
+    texts = ["call anna", "play music", "set a timer", "turn on the lights"]
+    with open(tmp_path / "text.txt", "w") as f:
+        for i in range(200):
+            f.write(texts[i % 4] + " now\n")
+    man = tmp_path / "train.jsonl"
+    with open(man, "w") as f:
+        for i, t in enumerate(texts * 2):
+            n = 16000 + 1600 * i
+            tone = np.sin(2 * np.pi * (200 + 100 * (i % 4)) * np.arange(n) / 16000) * 0.3
+            _write_wav(str(tmp_path / f"{i}.wav"), tone + rng.normal(0, 0.01, n))
+            f.write(json.dumps({"audio": f"{i}.wav", "duration": n / 16000, "text": t,
+                                "voice": "tone", "split": "train"}) + "\n")
+    bpe = str(tmp_path / "bpe")
+    T.main(["bpe", "--text", str(tmp_path / "text.txt"), "--out", bpe, "--vocab", "30"])
+    T.main(["cmvn", "--manifest", str(man), "--out", str(tmp_path / "cmvn.json"), "--num", "8",
+            "--workers", "1"])
+    cmvn = json.load(open(tmp_path / "cmvn.json"))
+    assert len(cmvn["mean"]) == 80 and all(v > 0 for v in cmvn["istd"])
+    exp = str(tmp_path / "exp")
+    args = ["train", "--manifest", f"{man}:2", "--bpe", bpe + ".model", "--cmvn",
+            str(tmp_path / "cmvn.json"), "--exp", exp, "--variant", "ancat", "--layers", "2",
+            "--d-model", "32", "--heads", "2", "--ffn", "64", "--channels", "4",
+            "--joiner-dim", "24", "--vocab-size", "30", "--total-steps", "6", "--workers", "0",
+            "--log-every", "1", "--max-frames", "800", "--device", "cpu", "--warmup", "2"]
+    T.main(args)
+    ck = torch.load(os.path.join(exp, "last.pt"))
+    steps = ck["state"]["step"]
+    assert steps == 6
+    log = [json.loads(l) for l in open(os.path.join(exp, "log.jsonl"))]
+    assert len(log) == 6 and all(math.isfinite(r["loss"]) for r in log)
+    assert torch.allclose(ck["model"]["frontend.cmvn_mean"], torch.tensor(cmvn["mean"]))
+    # resume: a longer schedule continues from the checkpoint
+    T.main([a if a != "6" else "9" for a in args])
+    assert torch.load(os.path.join(exp, "last.pt"))["state"]["step"] == 9
+    # the causal variant builds K=1 arbiters
+    T.main([a if a != "ancat" else "causal" for a in args[:-10]] +
+           ["--exp", exp + "-causal", "--total-steps", "2", "--workers", "0", "--device", "cpu",
+            "--max-frames", "800", "--log-every", "1"])
+    assert load_checkpoint(os.path.join(exp + "-causal", "last.pt")).cfg.lookahead_frames == [0]
+    # export the checkpoint and load it back
+    import export as E
+    m = load_checkpoint(os.path.join(exp, "last.pt"))
+    E.export_folder(m, str(tmp_path / "model"), bpe + ".model", "bf16",
+                    golden_waveform=torch.zeros(8000))
+    loaded, mj = load_model_folder(str(tmp_path / "model"))
+    assert mj["vocab"]["size"] == 30 and loaded.cfg.lookahead_frames == [0, 1, 2, 4]
