@@ -1,0 +1,205 @@
+#include "asr/nn/linear.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <random>
+#include <tuple>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "dnnl.hpp"
+
+namespace ancat::asr::nn {
+namespace {
+
+using dnnl::memory;
+using Dt = memory::data_type;
+using Tag = memory::format_tag;
+
+// Bigger batches are split: bounds the number of distinct primitives and the scratch size,
+// and oneDNN already runs at full rate well below this many rows.
+constexpr int kMaxRowsPerCall = 512;
+
+dnnl::engine& Engine() {
+  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
+}
+
+dnnl::stream& ThreadStream() {
+  thread_local dnnl::stream stream(Engine());
+  return stream;
+}
+
+inline uint16_t ToBf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even (inputs are finite)
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+}  // namespace
+
+std::string ComputeTypeName(ComputeType t) { return t == ComputeType::kBF16 ? "bf16" : "f32"; }
+
+absl::StatusOr<ComputeType> ParseComputeType(const std::string& name) {
+  if (name == "f32") return ComputeType::kF32;
+  if (name == "bf16") return ComputeType::kBF16;
+  return absl::InvalidArgumentError(absl::StrCat("compute type '", name, "' is not f32 or bf16"));
+}
+
+struct Linear::Impl {
+  int out = 0, in = 0;
+  ComputeType type = ComputeType::kF32;
+  std::vector<float> w, b;
+  memory bias_mem;
+
+  struct Entry {
+    dnnl::matmul prim;
+    memory::desc src_md, dst_md;
+    memory weights;
+  };
+  using Key = std::tuple<int, int, int, int>;  // rows, x_stride, y_stride, epilogue
+  std::mutex mu;
+  std::map<Key, std::shared_ptr<const Entry>> cache;
+  std::vector<std::pair<memory::desc, memory>> packed;  // weights per layout oneDNN asked for
+
+  std::shared_ptr<const Entry> Get(int rows, int xs, int ys, Epilogue ep);
+};
+
+std::shared_ptr<const Linear::Impl::Entry> Linear::Impl::Get(int rows, int xs, int ys, Epilogue ep) {
+  Key key{rows, xs, ys, static_cast<int>(ep)};
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+
+  const Dt dt = type == ComputeType::kBF16 ? Dt::bf16 : Dt::f32;
+  auto e = std::make_shared<Entry>();
+  e->src_md = memory::desc({rows, in}, dt, memory::dims{xs, 1});
+  e->dst_md = memory::desc({rows, out}, Dt::f32, memory::dims{ys, 1});
+  memory::desc w_md({in, out}, dt, Tag::any);
+  memory::desc b_md({1, out}, Dt::f32, Tag::ab);
+  dnnl::post_ops po;
+  switch (ep) {
+    case Epilogue::kRelu: po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
+    case Epilogue::kSilu: po.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.f, 0.f); break;
+    case Epilogue::kTanh: po.append_eltwise(1.f, dnnl::algorithm::eltwise_tanh, 0.f, 0.f); break;
+    case Epilogue::kAccumulate: po.append_sum(1.f); break;
+    case Epilogue::kNone: break;
+  }
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e->src_md, w_md, b_md, e->dst_md), attr, Engine());
+  e->prim = dnnl::matmul(pd);
+  for (auto& [md, mem] : packed) {
+    if (md == pd.weights_desc()) e->weights = mem;
+  }
+  if (!e->weights) {
+    // The plain weights are [out, in] row-major = a [in, out] matrix in "ba" order.
+    memory plain({{in, out}, Dt::f32, Tag::ba}, Engine(), w.data());
+    memory packed_mem(pd.weights_desc(), Engine());
+    dnnl::reorder(plain, packed_mem).execute(ThreadStream(), plain, packed_mem);
+    ThreadStream().wait();
+    packed.emplace_back(pd.weights_desc(), packed_mem);
+    e->weights = packed_mem;
+  }
+  cache.emplace(key, e);
+  return e;
+}
+
+Linear::Linear(const float* weight, const float* bias, int out_dim, int in_dim, ComputeType type)
+    : impl_(std::make_shared<Impl>()) {
+  impl_->out = out_dim;
+  impl_->in = in_dim;
+  impl_->type = type;
+  impl_->w.assign(weight, weight + static_cast<size_t>(out_dim) * in_dim);
+  impl_->b.assign(out_dim, 0.0f);
+  if (bias != nullptr) std::copy(bias, bias + out_dim, impl_->b.begin());
+  impl_->bias_mem = memory({{1, out_dim}, Dt::f32, Tag::ab}, Engine(), impl_->b.data());
+}
+
+Linear Linear::Stack(const std::vector<const Linear*>& parts, ComputeType type) {
+  int in = parts.at(0)->in_dim(), out = 0;
+  for (const Linear* p : parts) out += p->out_dim();
+  std::vector<float> w, b;
+  w.reserve(static_cast<size_t>(out) * in);
+  for (const Linear* p : parts) {
+    w.insert(w.end(), p->weight(), p->weight() + static_cast<size_t>(p->out_dim()) * in);
+    b.insert(b.end(), p->bias(), p->bias() + p->out_dim());
+  }
+  return Linear(w.data(), b.data(), out, in, type);
+}
+
+int Linear::in_dim() const { return impl_->in; }
+int Linear::out_dim() const { return impl_->out; }
+ComputeType Linear::compute_type() const { return impl_->type; }
+const float* Linear::weight() const { return impl_->w.data(); }
+const float* Linear::bias() const { return impl_->b.data(); }
+
+size_t Linear::NumCachedPrimitives() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->cache.size();
+}
+
+void Linear::Forward(const float* x, int rows, float* y, Epilogue ep) const {
+  Forward(x, impl_->in, rows, y, impl_->out, ep);
+}
+
+void Linear::Forward(const float* x, int x_stride, int rows, float* y, int y_stride, Epilogue ep) const {
+  const Impl& im = *impl_;
+  const bool bf16 = im.type == ComputeType::kBF16;
+  thread_local std::vector<uint16_t> xb;
+  for (int r0 = 0; r0 < rows; r0 += kMaxRowsPerCall) {
+    const int n = std::min(kMaxRowsPerCall, rows - r0);
+    const float* xr = x + static_cast<size_t>(r0) * x_stride;
+    float* yr = y + static_cast<size_t>(r0) * y_stride;
+    void* src = const_cast<float*>(xr);
+    int xs = x_stride;
+    if (bf16) {
+      xb.resize(static_cast<size_t>(n) * im.in);
+      for (int r = 0; r < n; ++r) {
+        const float* row = xr + static_cast<size_t>(r) * x_stride;
+        uint16_t* out = xb.data() + static_cast<size_t>(r) * im.in;
+        for (int i = 0; i < im.in; ++i) out[i] = ToBf16(row[i]);
+      }
+      src = xb.data();
+      xs = im.in;
+    }
+    auto e = impl_->Get(n, xs, y_stride, ep);
+    memory src_mem(e->src_md, Engine(), src);
+    memory dst_mem(e->dst_md, Engine(), yr);
+    e->prim.execute(ThreadStream(), {{DNNL_ARG_SRC, src_mem},
+                                     {DNNL_ARG_WEIGHTS, e->weights},
+                                     {DNNL_ARG_BIAS, im.bias_mem},
+                                     {DNNL_ARG_DST, dst_mem}});
+  }
+  ThreadStream().wait();
+}
+
+void SetNumThreads(int n) { omp_set_num_threads(std::max(1, n)); }
+
+double MeasureMatmulGflops(int m, int k, int n, ComputeType type, double seconds) {
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-0.1f, 0.1f);
+  std::vector<float> w(static_cast<size_t>(n) * k), x(static_cast<size_t>(m) * k), y(static_cast<size_t>(m) * n);
+  for (float& v : w) v = u(rng);
+  for (float& v : x) v = u(rng);
+  Linear lin(w.data(), nullptr, n, k, type);
+  lin.Forward(x.data(), m, y.data());  // creates the primitive, packs weights
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now();
+  long iters = 0;
+  double elapsed = 0;
+  do {
+    lin.Forward(x.data(), m, y.data());
+    ++iters;
+    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  } while (elapsed < seconds);
+  return 2.0 * m * n * k * iters / elapsed / 1e9;
+}
+
+}  // namespace ancat::asr::nn

@@ -1,0 +1,69 @@
+// Linear layers on oneDNN matmul (v2 API): y = x W^T + b, with optional fused epilogue.
+// Primitives are created once per (rows, strides, epilogue) and reused; weights are reordered
+// once into the layout oneDNN prefers. Thread-safe: one Linear may run from many threads.
+#ifndef ANCAT_ASR_NN_LINEAR_H_
+#define ANCAT_ASR_NN_LINEAR_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace ancat::asr::nn {
+
+// Arithmetic of the matmuls. kBF16 rounds activations and weights to bfloat16 and accumulates
+// in f32 (oneDNN's avx512_bf16 kernels); outputs stay f32.
+enum class ComputeType { kF32, kBF16 };
+std::string ComputeTypeName(ComputeType t);
+absl::StatusOr<ComputeType> ParseComputeType(const std::string& name);  // "f32" | "bf16"
+
+// What happens to x W^T + b before it lands in y.
+enum class Epilogue {
+  kNone,        // y = xW^T + b
+  kRelu,        // y = relu(xW^T + b)
+  kSilu,        // y = silu(xW^T + b)
+  kTanh,        // y = tanh(xW^T + b)
+  kAccumulate,  // y += xW^T + b   (residual connections)
+};
+
+class Linear {
+ public:
+  Linear() = default;
+  // weight: [out_dim, in_dim] row-major (PyTorch's layout); bias: [out_dim] or null (zeros).
+  Linear(const float* weight, const float* bias, int out_dim, int in_dim,
+         ComputeType type = ComputeType::kF32);
+  // Stacks several [out_i, in] layers sharing the input into one (outputs concatenated in order),
+  // so one matmul computes them all (e.g. qkv and the arbiter).
+  static Linear Stack(const std::vector<const Linear*>& parts, ComputeType type);
+
+  bool empty() const { return impl_ == nullptr; }
+  int in_dim() const;
+  int out_dim() const;
+  ComputeType compute_type() const;
+  const float* weight() const;  // [out, in], f32 as given
+  const float* bias() const;    // [out]
+
+  // y[r, :] for r < rows; x rows are x_stride floats apart (>= in_dim), y rows y_stride apart.
+  void Forward(const float* x, int rows, float* y, Epilogue ep = Epilogue::kNone) const;
+  void Forward(const float* x, int x_stride, int rows, float* y, int y_stride,
+               Epilogue ep = Epilogue::kNone) const;
+
+  // Distinct primitives created so far (tests, diagnostics).
+  size_t NumCachedPrimitives() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Threads used by oneDNN (OpenMP) and by the library's own loops on the calling thread.
+void SetNumThreads(int n);
+
+// Rate of a large f32/bf16 matmul ([m, k] x [k, n]) on this machine, GFLOP/s, measured now with
+// the same library: the peer figure for "encoder at X% of the matmul rate".
+double MeasureMatmulGflops(int m, int k, int n, ComputeType type, double seconds);
+
+}  // namespace ancat::asr::nn
+
+#endif  // ANCAT_ASR_NN_LINEAR_H_

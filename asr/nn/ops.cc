@@ -1,0 +1,117 @@
+#include "asr/nn/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "asr/nn/internal/simd.h"
+
+namespace ancat::asr::nn {
+
+
+ANCAT_MULTIVERSION
+void LayerNorm(const float* x, int x_stride, int rows, int d, const float* gamma, const float* beta, float eps,
+               float* y, int y_stride) {
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = x + static_cast<int64_t>(r) * x_stride;
+    float* yr = y + static_cast<int64_t>(r) * y_stride;
+    const float mean = internal::Sum(xr, d) / d;
+    float acc[16] = {0};
+    int i = 0;
+    for (; i + 16 <= d; i += 16) {
+      for (int k = 0; k < 16; ++k) {
+        const float c = xr[i + k] - mean;
+        acc[k] += c * c;
+      }
+    }
+    float var = 0;
+    for (; i < d; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    for (int k = 0; k < 16; ++k) var += acc[k];
+    const float inv = 1.0f / std::sqrt(var / d + eps);
+    for (int j = 0; j < d; ++j) yr[j] = (xr[j] - mean) * inv * gamma[j] + beta[j];
+  }
+}
+
+ANCAT_MULTIVERSION
+void Relu(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0 ? x[i] : 0;
+}
+
+ANCAT_MULTIVERSION
+void Silu(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + internal::Exp(-x[i]));
+}
+
+void Tanh(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+}
+
+void Softmax(float* x, int n) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int i = 0; i < n; ++i) m = std::max(m, x[i]);
+  float s = 0;
+  for (int i = 0; i < n; ++i) {
+    x[i] = internal::Exp(x[i] - m);
+    s += x[i];
+  }
+  const float inv = 1.0f / s;
+  for (int i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void LogSoftmax(float* x, int n) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int i = 0; i < n; ++i) m = std::max(m, x[i]);
+  double s = 0;
+  for (int i = 0; i < n; ++i) s += std::exp(static_cast<double>(x[i] - m));
+  const float lse = m + static_cast<float>(std::log(s));
+  for (int i = 0; i < n; ++i) x[i] -= lse;
+}
+
+Rope::Rope(int head_dim, float base, int table_positions)
+    : head_dim_(head_dim), base_(base), table_positions_(table_positions) {
+  const int half = head_dim / 2;
+  inv_freq_.resize(half);
+  // Same expression as the recipe: base ** (-2 i / dh) in float64 (base itself is float32 there).
+  for (int i = 0; i < half; ++i) inv_freq_[i] = std::pow(static_cast<double>(base), -2.0 * i / head_dim);
+  cos_.resize(static_cast<size_t>(table_positions) * half);
+  sin_.resize(cos_.size());
+  for (int p = 0; p < table_positions; ++p) {
+    for (int i = 0; i < half; ++i) {
+      double a = static_cast<double>(p) * inv_freq_[i];
+      cos_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::cos(a));
+      sin_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::sin(a));
+    }
+  }
+}
+
+void Rope::Apply(float* x, int num_heads, int64_t position) const {
+  const int half = head_dim_ / 2;
+  thread_local std::vector<float> cbuf, sbuf;
+  const float* c;
+  const float* s;
+  if (position < table_positions_) {
+    c = cos_.data() + position * half;
+    s = sin_.data() + position * half;
+  } else {
+    cbuf.resize(half);
+    sbuf.resize(half);
+    for (int i = 0; i < half; ++i) {
+      double a = static_cast<double>(position) * inv_freq_[i];
+      cbuf[i] = static_cast<float>(std::cos(a));
+      sbuf[i] = static_cast<float>(std::sin(a));
+    }
+    c = cbuf.data();
+    s = sbuf.data();
+  }
+  for (int h = 0; h < num_heads; ++h) {
+    float* a = x + h * head_dim_;
+    float* b = a + half;
+    for (int i = 0; i < half; ++i) {
+      const float x1 = a[i], x2 = b[i];
+      a[i] = x1 * c[i] - x2 * s[i];
+      b[i] = x1 * s[i] + x2 * c[i];
+    }
+  }
+}
+
+}  // namespace ancat::asr::nn

@@ -1,0 +1,44 @@
+// Row-wise kernels around the matmuls: layer norm, activations, rotary positions.
+#ifndef ANCAT_ASR_NN_OPS_H_
+#define ANCAT_ASR_NN_OPS_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace ancat::asr::nn {
+
+// y = (x - mean) / sqrt(var + eps) * gamma + beta, per row of d. y may equal x.
+void LayerNorm(const float* x, int x_stride, int rows, int d, const float* gamma, const float* beta,
+               float eps, float* y, int y_stride);
+
+// In place on n values.
+void Relu(float* x, int64_t n);
+void Silu(float* x, int64_t n);
+void Tanh(float* x, int64_t n);
+// Numerically safe softmax over n values, in place.
+void Softmax(float* x, int n);
+// log-softmax over n values, in place (joiner output).
+void LogSoftmax(float* x, int n);
+
+// Rotary position embedding with rotate-half pairing (FORMAT.md): within each head of dh values,
+// (x_i, x_{i+dh/2}) -> (x_i cos - x_{i+dh/2} sin, x_i sin + x_{i+dh/2} cos), angle = pos * base^(-2i/dh).
+// Angles are computed in double, as the recipe does.
+class Rope {
+ public:
+  Rope() = default;
+  Rope(int head_dim, float base, int table_positions = 4096);
+  int head_dim() const { return head_dim_; }
+  // Rotates num_heads consecutive heads of x (num_heads * head_dim floats) for one position.
+  void Apply(float* x, int num_heads, int64_t position) const;
+
+ private:
+  int head_dim_ = 0;
+  double base_ = 10000.0;
+  int table_positions_ = 0;
+  std::vector<double> inv_freq_;
+  std::vector<float> cos_, sin_;  // [table_positions, head_dim/2]
+};
+
+}  // namespace ancat::asr::nn
+
+#endif  // ANCAT_ASR_NN_OPS_H_

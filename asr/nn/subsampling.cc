@@ -1,0 +1,119 @@
+#include "asr/nn/subsampling.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "asr/nn/internal/simd.h"
+
+namespace ancat::asr::nn {
+
+CausalConvSubsampling::CausalConvSubsampling(const Weights& w, int num_bins, int channels, int d_model,
+                                             ComputeType type)
+    : bins_(num_bins), c_(channels), d_(d_model) {
+  f1_ = (num_bins - 3) / 2 + 1;
+  f2_ = (f1_ - 3) / 2 + 1;
+  mean_.assign(w.cmvn_mean, w.cmvn_mean + bins_);
+  istd_.assign(w.cmvn_istd, w.cmvn_istd + bins_);
+  w1t_.resize(9 * c_);
+  for (int c = 0; c < c_; ++c)
+    for (int k = 0; k < 9; ++k) w1t_[k * c_ + c] = w.conv1_w[c * 9 + k];
+  b1_.assign(w.conv1_b, w.conv1_b + c_);
+  // conv2: [cout][cin][kt][kf] -> [cout][(kt*3 + kf)*C + cin], matching the im2col rows below.
+  std::vector<float> w2(static_cast<size_t>(c_) * 9 * c_);
+  for (int co = 0; co < c_; ++co)
+    for (int ci = 0; ci < c_; ++ci)
+      for (int k = 0; k < 9; ++k) w2[(static_cast<size_t>(co) * 9 + k) * c_ + ci] = w.conv2_w[(static_cast<size_t>(co) * c_ + ci) * 9 + k];
+  conv2_ = Linear(w2.data(), w.conv2_b, c_, 9 * c_, type);
+  // out: input index c*F2 + f -> f*C + c, so a frame's conv2 rows [F2, C] are its input as is.
+  std::vector<float> wo(static_cast<size_t>(d_) * f2_ * c_);
+  for (int o = 0; o < d_; ++o)
+    for (int c = 0; c < c_; ++c)
+      for (int f = 0; f < f2_; ++f)
+        wo[(static_cast<size_t>(o) * f2_ + f) * c_ + c] = w.out_w[(static_cast<size_t>(o) * c_ + c) * f2_ + f];
+  out_ = Linear(wo.data(), w.out_b, d_, f2_ * c_, type);
+}
+
+void CausalConvSubsampling::AcceptFrames(State* s, const float* fbank, int n) const {
+  // Frames before 4 * num_outputs - 6 are never needed again.
+  const int64_t keep_from = std::max<int64_t>(0, 4 * s->num_outputs - 6);
+  if (keep_from > s->first_frame) {
+    const int64_t drop = std::min<int64_t>(keep_from - s->first_frame, s->num_frames - s->first_frame);
+    s->frames.erase(s->frames.begin(), s->frames.begin() + drop * bins_);
+    s->first_frame += drop;
+  }
+  const size_t old = s->frames.size();
+  s->frames.resize(old + static_cast<size_t>(n) * bins_);
+  float* dst = s->frames.data() + old;
+  for (int r = 0; r < n; ++r)
+    for (int b = 0; b < bins_; ++b) dst[r * bins_ + b] = (fbank[r * bins_ + b] - mean_[b]) * istd_[b];
+  s->num_frames += n;
+}
+
+int64_t CausalConvSubsampling::NumReady(const State& s) const {
+  if (s.num_frames == 0) return 0;
+  return (s.num_frames - 1) / 4 + 1 - s.num_outputs;
+}
+
+ANCAT_MULTIVERSION
+static void Conv1Kernel(const float* patch_rows[3], int f1, int c, const float* w1t, const float* b1, float* out) {
+  for (int g = 0; g < f1; ++g) {
+    float patch[9];
+    for (int kt = 0; kt < 3; ++kt)
+      for (int kf = 0; kf < 3; ++kf) patch[kt * 3 + kf] = patch_rows[kt] ? patch_rows[kt][2 * g + kf] : 0.0f;
+    float* o = out + g * c;
+    for (int ch = 0; ch < c; ++ch) o[ch] = b1[ch];
+    for (int k = 0; k < 9; ++k) {
+      const float p = patch[k];
+      const float* w = w1t + k * c;
+      for (int ch = 0; ch < c; ++ch) o[ch] += p * w[ch];
+    }
+    for (int ch = 0; ch < c; ++ch) o[ch] = o[ch] > 0 ? o[ch] : 0;
+  }
+}
+
+void CausalConvSubsampling::Conv1Row(const State& s, int64_t row, float* out) const {
+  if (row < 0) {  // conv2's left padding: zeros in conv1's output space
+    std::memset(out, 0, sizeof(float) * f1_ * c_);
+    return;
+  }
+  const float* rows[3];
+  for (int kt = 0; kt < 3; ++kt) {
+    const int64_t t = 2 * row - 2 + kt;  // conv1's left padding: zero fbank frames
+    rows[kt] = t < 0 ? nullptr : s.frames.data() + (t - s.first_frame) * bins_;
+  }
+  Conv1Kernel(rows, f1_, c_, w1t_.data(), b1_.data(), out);
+}
+
+void CausalConvSubsampling::Forward(absl::Span<State* const> states, absl::Span<const int> counts, float* out) const {
+  int total = 0;
+  for (int n : counts) total += n;
+  if (total == 0) return;
+  const int row_floats = f1_ * c_;
+  thread_local std::vector<float> conv1, cols, conv2;
+  conv1.resize(static_cast<size_t>(3) * row_floats);
+  cols.resize(static_cast<size_t>(total) * f2_ * 9 * c_);
+  conv2.resize(static_cast<size_t>(total) * f2_ * c_);
+  int frame = 0;
+  for (size_t i = 0; i < states.size(); ++i) {
+    State* s = states[i];
+    for (int n = 0; n < counts[i]; ++n, ++frame) {
+      const int64_t j = s->num_outputs + n;
+      for (int kt = 0; kt < 3; ++kt) Conv1Row(*s, 2 * j - 2 + kt, conv1.data() + kt * row_floats);
+      float* col = cols.data() + static_cast<size_t>(frame) * f2_ * 9 * c_;
+      for (int f = 0; f < f2_; ++f)
+        for (int kt = 0; kt < 3; ++kt)
+          for (int kf = 0; kf < 3; ++kf)
+            std::memcpy(col + (static_cast<size_t>(f) * 9 + kt * 3 + kf) * c_,
+                        conv1.data() + kt * row_floats + (2 * f + kf) * c_, sizeof(float) * c_);
+    }
+    s->num_outputs += counts[i];
+  }
+  conv2_.Forward(cols.data(), total * f2_, conv2.data(), Epilogue::kRelu);
+  out_.Forward(conv2.data(), total, out);
+}
+
+double CausalConvSubsampling::MacsPerFrame() const {
+  return 2.0 * f1_ * c_ * 9 + static_cast<double>(f2_) * 9 * c_ * c_ + static_cast<double>(f2_) * c_ * d_;
+}
+
+}  // namespace ancat::asr::nn
