@@ -12,16 +12,22 @@ opusdec --quiet --rate 16000 "$src/2414-128291-0003.opus" "$tmp/a.wav"
 opusdec --quiet --rate 16000 "$src/3331-159605-0004.opus" "$tmp/b.wav"
 
 # Good inputs: the same utterance in several containers, rates and channel layouts.
-sox "$tmp/a.wav" -r 16000 -c 1 -b 16 -e signed-integer speech_16k.wav
-sox "$tmp/b.wav" -r 16000 -c 1 -b 16 -e signed-integer speech2_16k.wav
-sox speech_16k.wav speech_16k.flac                       # lossless: same samples as the WAV
-sox speech_16k.wav -C 3 speech_16k.ogg                   # Ogg Vorbis
+sox -R "$tmp/a.wav" -r 16000 -c 1 -b 16 -e signed-integer speech_16k.wav
+sox -R "$tmp/b.wav" -r 16000 -c 1 -b 16 -e signed-integer speech2_16k.wav
+sox -R speech_16k.wav speech_16k.flac                       # lossless: same samples as the WAV
+sox -R speech_16k.wav -C 3 speech_16k.ogg                   # Ogg Vorbis
 install -m 644 "$src/2414-128291-0003.opus" speech_16k.opus  # Ogg Opus, as distributed
-sox speech_16k.wav -r 8000 speech_8k.wav
-sox speech_16k.wav -r 8000 -e mu-law -t ul speech_8k.ul  # raw MULAW, no header
-sox speech_16k.wav -r 8000 -e mu-law speech_8k_mulaw.wav # the same bytes in a WAV
+sox -R speech_16k.wav -r 8000 speech_8k.wav
+sox -R speech_16k.wav -r 8000 -e mu-law -t ul speech_8k.ul  # raw MULAW, no header
+/usr/bin/python3 - <<'PY'  # the same bytes in a WAV (format tag 7 = mu-law)
+import struct
+data = open("speech_8k.ul", "rb").read()
+fmt = struct.pack("<HHIIHH", 7, 1, 8000, 8000, 1, 8)
+body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+open("speech_8k_mulaw.wav", "wb").write(b"RIFF" + struct.pack("<I", len(body)) + body)
+PY
 # Stereo 44.1 kHz, 1.2 s: left = speech, right = the same at half gain.
-sox speech_16k.wav -r 44100 -b 16 stereo_44k.wav trim 0 1.2 remix 1 1v0.5
+sox -R speech_16k.wav -r 44100 -b 16 stereo_44k.wav trim 0 1.2 remix 1 1v0.5
 
 # Bad inputs.
 : > empty.wav
