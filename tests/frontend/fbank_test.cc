@@ -2,7 +2,10 @@
 // streaming in any chunking against one-shot.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -154,6 +157,48 @@ TEST(FbankGolden, FrameShiftLongerThanWindowStreams) {
   EXPECT_EQ(static_cast<int64_t>(oneshot->size()) / c.Dim(),
             1 + (static_cast<int64_t>(cases[1].samples.size()) - 160) / 272);
   EXPECT_EQ(Streamed(c, cases[1].samples, {1, 13, 100, 3}), *oneshot);
+}
+
+// F32 tensors of a safetensors file (8-byte LE header length, JSON header, data).
+std::map<std::string, std::vector<float>> ReadF32Tensors(const std::string& path) {
+  std::map<std::string, std::vector<float>> tensors;
+  std::ifstream in(path, std::ios::binary);
+  if (!in.good()) return tensors;
+  uint64_t header_len = 0;
+  in.read(reinterpret_cast<char*>(&header_len), 8);
+  std::string header(header_len, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header_len));
+  const std::string data(std::istreambuf_iterator<char>(in), {});
+  const nlohmann::json meta = nlohmann::json::parse(header);
+  for (const auto& [name, info] : meta.items()) {
+    if (name == "__metadata__" || info["dtype"] != "F32") continue;
+    const size_t begin = info["data_offsets"][0].get<size_t>();
+    const size_t end = info["data_offsets"][1].get<size_t>();
+    std::vector<float> values((end - begin) / sizeof(float));
+    std::memcpy(values.data(), data.data() + begin, end - begin);
+    tensors[name] = std::move(values);
+  }
+  return tensors;
+}
+
+// The recipe's own export (models/recipe, torchaudio in float32) on the tiny model's golden
+// waveform, with the frontend options read from its model.json: the contract end to end.
+TEST(FbankGolden, MatchesTinyModelExport) {
+  const std::string dir = kData + "/tiny-model/";
+  auto tensors = ReadF32Tensors(dir + "golden.safetensors");
+  if (tensors.empty()) GTEST_SKIP() << "no tests/data/tiny-model/golden.safetensors yet";
+  std::ifstream model_json(dir + "model.json");
+  auto config = FbankConfig::FromJson(nlohmann::json::parse(model_json)["frontend"].dump());
+  ASSERT_TRUE(config.ok()) << config.status();
+  const auto& waveform = tensors["waveform"];
+  const auto& want = tensors["features"];
+  auto got = ComputeFbank(*config, waveform);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), want.size());
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) worst = std::max<double>(worst, std::abs((*got)[i] - want[i]));
+  EXPECT_LE(worst, 1e-3);
+  ::testing::Test::RecordProperty("tiny_model_max_err", std::to_string(worst));
 }
 
 TEST(Fbank, SilenceIsLogEpsilon) {
