@@ -59,6 +59,11 @@ def load_audio(path: str, sample_rate: int = 16000) -> torch.Tensor:
         import torchaudio
         x, sr = torchaudio.load(path)
         return resample(x.mean(0), sr, sample_rate)
-    except Exception:  # torchaudio without an I/O backend
+    except Exception:  # torchaudio without an I/O backend (2.9+)
+        pass
+    try:  # the corpus module reads Ogg Opus through libopusfile
+        from corpus.audio_io import read_audio
+        return torch.from_numpy(np.ascontiguousarray(read_audio(path, sample_rate), dtype=np.float32))
+    except Exception:
         x, sr = _read_cmdline(path, sample_rate)
         return x

@@ -60,11 +60,16 @@ def load_manifests(args: Sequence[str], split: Optional[str] = None,
 
 
 class SpeechDataset(torch.utils.data.Dataset):
-    """Returns (fbank [T,80] before CMVN, token ids, index)."""
+    """Returns (fbank [T,80] before CMVN, or the waveform [N] with waveform=True, token ids, index).
+
+    waveform=True leaves the fbank to the training loop (features.batch_fbank on the GPU), so
+    the DataLoader workers only read and augment audio.
+    """
 
     def __init__(self, entries: List[dict], sp_model: str, augment: Optional[Callable] = None,
-                 dither: float = 0.0):
+                 dither: float = 0.0, waveform: bool = False):
         self.entries = entries
+        self.waveform = waveform
         self.sp_model = sp_model
         self.augment = augment
         self.dither = dither
@@ -87,7 +92,8 @@ class SpeechDataset(torch.utils.data.Dataset):
                 wav = self.augment(wav)
             if wav.numel() < 400 * 8:
                 raise ValueError("too short")
-            feats = fbank(wav.clamp(-1.0, 1.0), dither=self.dither)
+            wav = wav.clamp(-1.0, 1.0).float()
+            feats = wav if self.waveform else fbank(wav, dither=self.dither)
         except Exception as ex:  # one bad file must not stop a long run
             print(f"data: skipping {e['audio']}: {ex}", flush=True)
             return None
@@ -98,15 +104,18 @@ def collate(items):
     items = [x for x in items if x is not None and len(x[1]) > 0]
     if not items:
         return None
-    feats = [x[0] for x in items]
+    feats = [x[0] for x in items]  # [T, 80] fbank or [N] waveforms
     toks = [x[1] for x in items]
     flen = torch.tensor([f.shape[0] for f in feats])
     tlen = torch.tensor([len(t) for t in toks])
-    fpad = torch.zeros(len(items), int(flen.max()), feats[0].shape[1])
+    fpad = torch.zeros((len(items), int(flen.max())) + tuple(feats[0].shape[1:]))
     tpad = torch.zeros(len(items), int(tlen.max()), dtype=torch.long)
     for i, (f, t) in enumerate(zip(feats, toks)):
         fpad[i, :f.shape[0]] = f
         tpad[i, :len(t)] = t
+    if feats[0].dim() == 1:
+        return {"wav": fpad, "wav_lens": flen, "tokens": tpad, "token_lens": tlen,
+                "index": torch.tensor([x[2] for x in items])}
     return {"feats": fpad, "feat_lens": flen, "tokens": tpad, "token_lens": tlen,
             "index": torch.tensor([x[2] for x in items])}
 

@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import (FRONTEND_OPTIONS, ModelConfig, Transducer, fbank,  # noqa: E402
+from model import (FRONTEND_OPTIONS, ModelConfig, Transducer, fbank, torch_load,  # noqa: E402
                    load_model_folder)
 from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
@@ -159,7 +159,7 @@ def export_onnx(model: Transducer, path: str, num_frames: int = 400) -> None:
 
 
 def load_checkpoint(path: str) -> Transducer:
-    ck = torch.load(path, map_location="cpu")
+    ck = torch_load(path)
     cfg = ModelConfig(**ck["model_config"])
     model = Transducer(cfg)
     state = ck.get("ema_model") or ck["model"]

@@ -451,3 +451,11 @@ def load_model_folder(folder: str, device: str = "cpu"):
     if missing or unexpected:
         raise ValueError(f"weights mismatch: missing {missing}, unexpected {unexpected}")
     return model.to(device).eval(), mj
+
+
+def torch_load(path: str):
+    """torch.load of our own checkpoints on torch 1.13 and 2.x (2.6+ defaults to weights_only)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except TypeError:  # torch without the weights_only argument
+        return torch.load(path, map_location="cpu")

@@ -29,7 +29,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import (BucketBatchSampler, SpeechDataset, collate, load_manifests,  # noqa: E402
                   spec_augment)
 from losses import ctc_loss, rnnt_loss  # noqa: E402
-from model import ModelConfig, Transducer, count_parameters, fbank, mean_latency  # noqa: E402
+from features import batch_fbank  # noqa: E402
+from model import (ModelConfig, Transducer, count_parameters, fbank, mean_latency,  # noqa: E402
+                   torch_load)
 from audio_io import load_audio  # noqa: E402
 
 VARIANT_LOOKAHEAD = {"causal": lambda w: [0], "fixed": lambda w: [max(w)], "ancat": lambda w: w}
@@ -117,7 +119,7 @@ def latency_weight_at(progress: float, lam: float, start: float = 0.1, ramp: flo
 # ---------------------------------------------------------------- loss
 
 def compute_losses(model: Transducer, batch: dict, tau: float, ctc_weight: float,
-                   lat_weight: float, augment_fill=None, spec_aug: bool = True):
+                   lat_weight: float, spec_aug: bool = True):
     feats, flen = batch["feats"], batch["feat_lens"]
     y, ylen = batch["tokens"], batch["token_lens"]
     if spec_aug:
@@ -156,11 +158,11 @@ def save_checkpoint(path, model, opt, state, args, cfg):
     os.replace(tmp, path)
 
 
-def build_config(args) -> ModelConfig:
+def build_config(args, variant: str) -> ModelConfig:
     w = [int(x) for x in args.lookahead.split(",")]
     return ModelConfig(channels=args.channels, d_model=args.d_model, num_layers=args.layers,
                        num_heads=args.heads, ffn_dim=args.ffn, left_context=args.left_context,
-                       lookahead_frames=VARIANT_LOOKAHEAD[args.variant](w),
+                       lookahead_frames=VARIANT_LOOKAHEAD[variant](w),
                        vocab_size=args.vocab_size, embed_dim=args.d_model, pred_dim=args.d_model,
                        joiner_dim=args.joiner_dim)
 
@@ -181,119 +183,165 @@ def load_augment(spec: str):
         return obj
 
 
+class Run:
+    """One variant being trained: its model, optimizer, progress and folder."""
+
+    def __init__(self, variant: str, args, dev):
+        self.variant = variant
+        self.exp = os.path.join(args.exp, variant)
+        os.makedirs(self.exp, exist_ok=True)
+        self.ck_path = os.path.join(self.exp, "last.pt")
+        ck = torch_load(self.ck_path) if os.path.exists(self.ck_path) else None
+        self.cfg = ModelConfig(**ck["model_config"]) if ck else build_config(args, variant)
+        self.model = Transducer(self.cfg)
+        if ck:
+            self.model.load_state_dict(ck["model"])
+        else:
+            mean, istd = load_cmvn(args.cmvn)
+            self.model.frontend.cmvn_mean.copy_(mean)
+            self.model.frontend.cmvn_istd.copy_(istd)
+        self.model.to(dev).train()
+        decay, no_decay = [], []
+        for n, p in self.model.named_parameters():
+            (decay if p.dim() >= 2 and "embed" not in n else no_decay).append(p)
+        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                      {"params": no_decay, "weight_decay": 0.0}],
+                                     lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
+        self.state = {"step": 0, "trained_seconds": 0.0, "epoch": 0}
+        if ck:
+            self.opt.load_state_dict(ck["optimizer"])
+            self.state.update(ck["state"])
+            print(f"[{variant}] resumed {self.ck_path}: step {self.state['step']}, "
+                  f"{self.state['trained_seconds'] / 60:.1f} min trained", flush=True)
+        print(f"[{variant}] {count_parameters(self.model) / 1e6:.2f}M exported params, "
+              f"W={self.cfg.lookahead_frames}", flush=True)
+        self.log = open(os.path.join(self.exp, "log.jsonl"), "a")
+
+    def progress(self, extra_seconds: float, args) -> float:
+        p = 0.0
+        if args.budget_minutes > 0:
+            p = (self.state["trained_seconds"] + extra_seconds) / (args.budget_minutes * 60.0)
+        if args.total_steps > 0:
+            p = max(p, self.state["step"] / args.total_steps)
+        return p
+
+    def step(self, batch, args, extra_seconds: float, use_amp: bool, dev):
+        progress = self.progress(extra_seconds, args)
+        st = self.state
+        lr = lr_at(progress, st["step"], args.lr, args.warmup)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        tau = tau_at(progress, args.tau_start, args.tau_end)
+        lam = latency_weight_at(progress, args.latency_weight)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
+            out = compute_losses(self.model, batch, tau, args.ctc_weight, lam, spec_aug=False)
+        self.opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.clip)
+        if torch.isfinite(gn):
+            self.opt.step()
+        st["step"] += 1
+        if st["step"] % args.log_every == 0:
+            rec = {"variant": self.variant, "step": st["step"],
+                   "min": round((st["trained_seconds"] + extra_seconds) / 60, 2),
+                   "progress": round(progress, 4), "lr": lr, "tau": round(tau, 3), "lam": lam,
+                   "gnorm": round(float(gn), 3), "frames": int(batch["feat_lens"].sum())}
+            for k in ("loss", "rnnt", "ctc", "lat_soft", "lat_hard"):
+                if k in out:
+                    rec[k] = round(float(out[k]), 4)
+            if "choice_hist" in out:
+                rec["choices"] = [round(float(x), 3) for x in out["choice_hist"]]
+            print(json.dumps(rec), flush=True)
+            self.log.write(json.dumps(rec) + "\n")
+            self.log.flush()
+
+    def save(self, args):
+        save_checkpoint(self.ck_path, self.model, self.opt, self.state, args, self.cfg)
+
+
+def prepare_batch(batch, dev, args, fill):
+    """To the device; fbank on the device for waveform batches; SpecAugment."""
+    batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+    if "wav" in batch:
+        feats, flen = batch_fbank(batch.pop("wav"), batch.pop("wav_lens"), dither=args.dither)
+        batch["feats"], batch["feat_lens"] = feats, flen
+    if not args.no_spec_augment:
+        batch["feats"] = spec_augment(batch["feats"], batch["feat_lens"], fill)
+    return batch
+
+
 def train(args):
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     dev = torch.device(args.device if args.device else ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     os.makedirs(args.exp, exist_ok=True)
-    ck_path = os.path.join(args.exp, "last.pt")
-    resume = os.path.exists(ck_path)
-    ck = torch.load(ck_path, map_location="cpu") if resume else None
-    cfg = ModelConfig(**ck["model_config"]) if resume else build_config(args)
-    model = Transducer(cfg)
-    if resume:
-        model.load_state_dict(ck["model"])
-    else:
-        mean, istd = load_cmvn(args.cmvn)
-        model.frontend.cmvn_mean.copy_(mean)
-        model.frontend.cmvn_istd.copy_(istd)
-    model.to(dev)
-    print(f"model: {count_parameters(model) / 1e6:.2f}M exported params, W={cfg.lookahead_frames},"
-          f" variant={args.variant}, device={dev}", flush=True)
-
-    decay, no_decay = [], []
-    for n, p in model.named_parameters():
-        (decay if p.dim() >= 2 and "embed" not in n else no_decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.98), eps=1e-8)
-    state = {"step": 0, "trained_seconds": 0.0, "epoch": 0}
-    if resume:
-        opt.load_state_dict(ck["optimizer"])
-        state.update(ck["state"])
-        print(f"resumed {ck_path}: step {state['step']}, "
-              f"{state['trained_seconds'] / 60:.1f} min trained", flush=True)
-    del ck
-
+    runs = [Run(v, args, dev) for v in args.variant.split(",")]
     entries = load_manifests(args.manifest, split=args.split, max_duration=args.max_duration)
     if not entries:
         raise SystemExit("no training entries")
     print(f"data: {len(entries)} utterances, "
-          f"{sum(e['duration'] * e['weight'] for e in entries) / 3600:.1f} h weighted", flush=True)
-    ds = SpeechDataset(entries, args.bpe, load_augment(args.augment), dither=args.dither)
-    sampler = BucketBatchSampler(entries, args.max_frames, seed=args.seed, epoch=state["epoch"])
+          f"{sum(e['duration'] * e['weight'] for e in entries) / 3600:.1f} h weighted, "
+          f"device {dev}, variants {args.variant}", flush=True)
+    gpu_fbank = args.fbank_on == "device"
+    ds = SpeechDataset(entries, args.bpe, load_augment(args.augment), dither=args.dither,
+                       waveform=gpu_fbank)
+    sampler = BucketBatchSampler(entries, args.max_frames, seed=args.seed,
+                                 epoch=runs[0].state["epoch"])
     use_amp = dev.type == "cuda" and args.bf16
+    fill = runs[0].model.frontend.cmvn_mean.detach()
 
     def loader():
         kw = dict(batch_sampler=sampler, collate_fn=collate, num_workers=args.workers)
         if args.workers > 0:
-            kw.update(prefetch_factor=4, persistent_workers=False, pin_memory=dev.type == "cuda")
+            kw.update(prefetch_factor=4, pin_memory=dev.type == "cuda")
         return torch.utils.data.DataLoader(ds, **kw)
 
-    budget_s = args.budget_minutes * 60.0
     start = time.time()
     deadline = start + args.max_minutes * 60.0 if args.max_minutes > 0 else float("inf")
     last_save = start
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
-    log = open(os.path.join(args.exp, "log.jsonl"), "a")
-    model.train()
     t_slice = time.time()
+    seen = 0.0
     done = False
     while not done:
         for batch in loader():
             if batch is None:
                 continue
             now = time.time()
-            trained = state["trained_seconds"] + (now - t_slice)
-            progress = trained / budget_s if budget_s > 0 else state["step"] / args.total_steps
-            if args.total_steps > 0:
-                progress = max(progress, state["step"] / args.total_steps)
-            if progress >= 1.0 or now >= deadline or stop["flag"]:
+            active = [r for r in runs if r.progress(now - t_slice, args) < 1.0]
+            if not active or now >= deadline or stop["flag"]:
                 done = True
                 break
-            lr = lr_at(progress, state["step"], args.lr, args.warmup)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            tau = tau_at(progress, args.tau_start, args.tau_end)
-            lam = latency_weight_at(progress, args.latency_weight)
-            batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                out = compute_losses(model, batch, tau, args.ctc_weight, lam,
-                                     spec_aug=not args.no_spec_augment)
-            opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            gn = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            if torch.isfinite(gn):
-                opt.step()
-            state["step"] += 1
-            if state["step"] % args.log_every == 0:
-                rec = {"step": state["step"], "min": trained / 60, "progress": round(progress, 4),
-                       "lr": lr, "tau": tau, "lam": lam, "gnorm": float(gn),
-                       "frames": int(batch["feat_lens"].sum())}
-                for k in ("loss", "rnnt", "ctc", "lat_soft", "lat_hard"):
-                    if k in out:
-                        rec[k] = round(float(out[k]), 4)
-                if "choice_hist" in out:
-                    rec["choices"] = [round(float(x), 3) for x in out["choice_hist"]]
-                print(json.dumps(rec), flush=True)
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
+            batch = prepare_batch(batch, dev, args, fill)
+            seen += float(batch["feat_lens"].sum()) / 100.0
+            for r in active:
+                r.step(batch, args, now - t_slice, use_amp, dev)
             if time.time() - last_save > args.save_minutes * 60:
-                state["trained_seconds"] = state["trained_seconds"] + (time.time() - t_slice)
-                t_slice = time.time()
-                save_checkpoint(ck_path, model, opt, state, args, cfg)
-                last_save = time.time()
+                el = time.time() - t_slice
+                for r in runs:
+                    r.state["trained_seconds"] += el
+                    r.save(args)
+                t_slice = last_save = time.time()
         else:
-            state["epoch"] += 1
-            sampler.set_epoch(state["epoch"])
-    state["trained_seconds"] += time.time() - t_slice
-    save_checkpoint(ck_path, model, opt, state, args, cfg)
-    finished = state["trained_seconds"] >= budget_s if budget_s > 0 else \
-        state["step"] >= args.total_steps
-    print(f"saved {ck_path}: step {state['step']}, {state['trained_seconds'] / 60:.1f} min trained"
-          f"{' (budget done)' if finished else ''}", flush=True)
-    return model, state
+            for r in runs:
+                r.state["epoch"] += 1
+            sampler.set_epoch(runs[0].state["epoch"])
+    el = time.time() - t_slice
+    wall = time.time() - start
+    for r in runs:
+        if r.progress(0.0, args) < 1.0:  # finished runs stop counting time
+            r.state["trained_seconds"] += el
+        r.save(args)
+        print(f"[{r.variant}] saved {r.ck_path}: step {r.state['step']}, "
+              f"{r.state['trained_seconds'] / 60:.1f} min trained"
+              f"{' (schedule done)' if r.progress(0.0, args) >= 1.0 else ''}", flush=True)
+    print(f"slice: {wall / 60:.1f} min wall, {seen / 3600:.2f} h of audio, "
+          f"{seen / max(wall, 1e-9):.0f} audio-s/s", flush=True)
+    return runs
 
 
 # ---------------------------------------------------------------- CLI
@@ -319,8 +367,10 @@ def main(argv=None):
     t.add_argument("--split", default="train", help="use entries whose split is this (absent = all)")
     t.add_argument("--bpe", required=True)
     t.add_argument("--cmvn", required=True)
-    t.add_argument("--exp", required=True, help="experiment folder (checkpoint, log)")
-    t.add_argument("--variant", choices=sorted(VARIANT_LOOKAHEAD), default="ancat")
+    t.add_argument("--exp", required=True, help="experiment folder; each variant in EXP/VARIANT")
+    t.add_argument("--variant", default="ancat",
+                   help="ancat, causal, fixed, or a comma list trained side by side in one "
+                        "process on the same batches (one data pipeline for all)")
     t.add_argument("--lookahead", default="0,1,2,4", help="ANCAT lookahead set W (frames)")
     t.add_argument("--layers", type=int, default=12)
     t.add_argument("--d-model", type=int, default=256)
@@ -354,6 +404,8 @@ def main(argv=None):
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--device", default="")
     t.add_argument("--no-bf16", dest="bf16", action="store_false")
+    t.add_argument("--fbank-on", choices=["device", "workers"], default="device",
+                   help="compute fbank batched on the training device (default) or in workers")
     a = ap.parse_args(argv)
 
     if a.cmd == "bpe":
@@ -366,6 +418,9 @@ def main(argv=None):
             json.dump({"mean": mean.tolist(), "istd": istd.tolist(), "frames": n}, f)
         print(f"cmvn over {n} frames -> {a.out}")
     else:
+        bad = [v for v in a.variant.split(",") if v not in VARIANT_LOOKAHEAD]
+        if bad:
+            ap.error(f"unknown variant(s) {bad}")
         if a.budget_minutes <= 0 and a.total_steps <= 0:
             ap.error("give --budget-minutes or --total-steps")
         train(a)

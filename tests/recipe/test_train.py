@@ -9,7 +9,7 @@ import torch
 
 import train as T
 from export import load_checkpoint
-from model import ModelConfig, Transducer, load_model_folder
+from model import ModelConfig, Transducer, load_model_folder, torch_load
 
 SMALL = dict(channels=4, d_model=32, num_layers=2, num_heads=2, ffn_dim=64, left_context=8,
              lookahead_frames=(0, 1, 2, 4), vocab_size=12, embed_dim=16, pred_dim=24,
@@ -90,23 +90,23 @@ def test_cli_end_to_end(tmp_path):
             "--joiner-dim", "24", "--vocab-size", "30", "--total-steps", "6", "--workers", "0",
             "--log-every", "1", "--max-frames", "800", "--device", "cpu", "--warmup", "2"]
     T.main(args)
-    ck = torch.load(os.path.join(exp, "last.pt"))
+    ck = torch_load(os.path.join(exp, "ancat", "last.pt"))
     steps = ck["state"]["step"]
     assert steps == 6
-    log = [json.loads(l) for l in open(os.path.join(exp, "log.jsonl"))]
+    log = [json.loads(l) for l in open(os.path.join(exp, "ancat", "log.jsonl"))]
     assert len(log) == 6 and all(math.isfinite(r["loss"]) for r in log)
     assert torch.allclose(ck["model"]["frontend.cmvn_mean"], torch.tensor(cmvn["mean"]))
     # resume: a longer schedule continues from the checkpoint
     T.main([a if a != "6" else "9" for a in args])
-    assert torch.load(os.path.join(exp, "last.pt"))["state"]["step"] == 9
-    # the causal variant builds K=1 arbiters
-    T.main([a if a != "ancat" else "causal" for a in args[:-10]] +
-           ["--exp", exp + "-causal", "--total-steps", "2", "--workers", "0", "--device", "cpu",
-            "--max-frames", "800", "--log-every", "1"])
-    assert load_checkpoint(os.path.join(exp + "-causal", "last.pt")).cfg.lookahead_frames == [0]
+    assert torch_load(os.path.join(exp, "ancat", "last.pt"))["state"]["step"] == 9
+    # baselines side by side in one process, fbank in the workers' path this time
+    T.main([a if a != "ancat" else "causal,fixed" for a in args] + ["--fbank-on", "workers"])
+    assert load_checkpoint(os.path.join(exp, "causal", "last.pt")).cfg.lookahead_frames == [0]
+    assert load_checkpoint(os.path.join(exp, "fixed", "last.pt")).cfg.lookahead_frames == [4]
+    assert torch_load(os.path.join(exp, "fixed", "last.pt"))["state"]["step"] == 6
     # export the checkpoint and load it back
     import export as E
-    m = load_checkpoint(os.path.join(exp, "last.pt"))
+    m = load_checkpoint(os.path.join(exp, "ancat", "last.pt"))
     E.export_folder(m, str(tmp_path / "model"), bpe + ".model", "bf16",
                     golden_waveform=torch.zeros(8000))
     loaded, mj = load_model_folder(str(tmp_path / "model"))
