@@ -1,0 +1,278 @@
+// End to end on the tiny random-init model (tests/data/tiny-model): the recognizer's greedy
+// output equals the recipe's golden tokens, streaming in random chunks equals one shot, and
+// many streams batched equal the same streams one by one.
+#include "asr/recognizer.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "asr/audio/audio.h"
+#include "asr/decoder/decoder.h"
+#include "asr/decoder/transducer_head.h"
+#include "asr/decoder/words.h"
+#include "asr/model/model.h"
+#include "asr/model/safetensors.h"
+#include "gtest/gtest.h"
+
+namespace ancat::asr {
+namespace {
+
+const std::string kModelDir = std::string(ANCAT_SOURCE_DIR) + "/tests/data/tiny-model";
+const std::string kAudioDir = std::string(ANCAT_SOURCE_DIR) + "/tests/data/audio";
+
+struct Golden {
+  std::vector<float> waveform, encoder_out;
+  std::vector<int32_t> latency, tokens;
+};
+
+Golden LoadGolden() {
+  Golden g;
+  auto st = SafeTensors::Open(kModelDir + "/golden.safetensors");
+  EXPECT_TRUE(st.ok()) << st.status();
+  if (!st.ok()) return g;
+  g.waveform = *st->ReadFloat("waveform");
+  g.encoder_out = *st->ReadFloat("encoder_out");
+  g.latency = *st->ReadInt32("latency_frames");
+  g.tokens = *st->ReadInt32("greedy_tokens");
+  return g;
+}
+
+PieceTable Pieces(const Model& model) {
+  std::vector<std::string> p;
+  for (int i = 0; i < model.tokenizer()->VocabSize(); ++i) p.push_back(model.tokenizer()->IdToPiece(i));
+  return PieceTable::FromPieces(p, model.config().vocab.blank_id, model.config().vocab.unk_id);
+}
+
+StreamConfig Greedy() {
+  StreamConfig c;
+  c.decoding.method = DecodingConfig::Method::kGreedy;
+  c.endpoint.enabled = false;
+  return c;
+}
+
+// The predictor/joiner and greedy search alone, on the golden encoder output.
+TEST(RecognizerGolden, GreedyOnGoldenEncoderOutputGivesGoldenTokens) {
+  Golden g = LoadGolden();
+  auto model = Model::Load(kModelDir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto head = TransducerHead::Create(**model);
+  ASSERT_TRUE(head.ok()) << head.status();
+  TransducerDecoder decoder(head->get(), nullptr, Pieces(**model), (*model)->config().frame_ms);
+  DecoderStreamOptions o;
+  o.search.beam_search = false;
+  o.search.max_symbols_per_frame = (*model)->config().max_symbols_per_frame;
+  o.endpoint.enabled = false;
+  auto stream = decoder.CreateStream(o);
+  const int frames = static_cast<int>(g.latency.size());
+  stream->AcceptFrames(g.encoder_out.data(), frames, g.latency.data());
+  DecoderStream* s = stream.get();
+  decoder.Decode({&s, 1});
+  std::vector<int32_t> ids;
+  for (const DecodedToken& t : stream->search().Best().tokens) ids.push_back(t.id);
+  EXPECT_EQ(ids, g.tokens);
+  EXPECT_GT((*head)->cached_contexts(), 0u);
+}
+
+class RecognizerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto r = Recognizer::Create({.model_dir = kModelDir, .num_threads = 1});
+    ASSERT_TRUE(r.ok()) << r.status();
+    recognizer_ = r->release();
+  }
+  static void TearDownTestSuite() { delete recognizer_; }
+  static Recognizer* recognizer_;
+};
+Recognizer* RecognizerTest::recognizer_ = nullptr;
+
+TEST_F(RecognizerTest, InfoComesFromModelJson) {
+  const ModelInfo& info = recognizer_->Info();
+  EXPECT_EQ(info.name, "ancat-tiny-random");
+  EXPECT_EQ(info.vocab_size, 64);
+  EXPECT_EQ(info.frame_ms, 40);
+  EXPECT_EQ(info.lookahead_ms, (std::vector<int>{0, 40, 80, 160}));
+}
+
+TEST_F(RecognizerTest, GreedyClipMatchesGoldenTokens) {
+  Golden g = LoadGolden();
+  auto model = Model::Load(kModelDir);
+  ASSERT_TRUE(model.ok());
+  std::vector<DecodedToken> tokens;
+  for (int32_t id : g.tokens) tokens.push_back({id, 0, 0.0f});
+  const std::string expected = AssembleWords(tokens, Pieces(**model), 0.04).transcript;
+  auto results = recognizer_->RecognizeClip(Greedy(), g.waveform);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 1u);
+  EXPECT_EQ((*results)[0].alternatives[0].transcript, expected);
+  EXPECT_TRUE((*results)[0].is_final);
+  EXPECT_NEAR((*results)[0].end_s, g.latency.size() * 0.04, 1e-9);
+}
+
+std::string Finals(const std::vector<Result>& results) {
+  std::string s;
+  for (const Result& r : results) {
+    if (!r.is_final) continue;
+    for (const Alternative& a : r.alternatives) {
+      s += a.transcript + " [";
+      for (const Word& w : a.words) s += std::to_string(w.start_s) + "-" + std::to_string(w.end_s) + ",";
+      s += "] ";
+    }
+    s += absl::StrCat("@", r.start_s, "-", r.end_s, "|");
+  }
+  return s;
+}
+
+struct Clip {
+  std::vector<float> samples;
+  int rate;
+};
+
+std::vector<Clip> Clips() {
+  std::vector<Clip> clips;
+  clips.push_back({LoadGolden().waveform, 16000});
+  for (const char* f : {"speech_16k.wav", "speech2_16k.wav", "speech_8k.wav"}) {
+    auto a = ReadAudioFile(kAudioDir + "/" + f);
+    EXPECT_TRUE(a.ok()) << f << ": " << a.status();
+    if (!a.ok()) continue;
+    auto mono = DownmixToMono(a->samples, a->num_channels);
+    clips.push_back({*mono, a->sample_rate});
+  }
+  return clips;
+}
+
+StreamConfig BeamConfig(int rate) {
+  StreamConfig c;
+  c.sample_rate = rate;
+  c.decoding.max_alternatives = 2;
+  c.word_time_offsets = true;
+  c.endpoint.trailing_silence_ms = 400;  // the random model rarely stays blank for long
+  return c;
+}
+
+TEST_F(RecognizerTest, StreamingInRandomChunksEqualsOneShot) {
+  std::mt19937 rng(5);
+  for (const Clip& clip : Clips()) {
+    auto one_shot = recognizer_->RecognizeClip(BeamConfig(clip.rate), clip.samples);
+    ASSERT_TRUE(one_shot.ok()) << one_shot.status();
+    auto stream = recognizer_->CreateStream(BeamConfig(clip.rate));
+    ASSERT_TRUE(stream.ok());
+    Stream* s = stream->get();
+    std::vector<Result> results;
+    for (size_t at = 0; at < clip.samples.size();) {
+      const size_t n = std::min<size_t>(1 + rng() % 3000, clip.samples.size() - at);
+      ASSERT_TRUE(s->AcceptWaveform({clip.samples.data() + at, n}).ok());
+      at += n;
+      ASSERT_TRUE(recognizer_->DecodeStreams({&s, 1}).ok());
+      for (Result& r : s->TakeResults()) results.push_back(std::move(r));
+    }
+    s->InputFinished();
+    while (!s->IsDone()) {
+      ASSERT_TRUE(s->IsReady());
+      ASSERT_TRUE(recognizer_->DecodeStreams({&s, 1}).ok());
+      for (Result& r : s->TakeResults()) results.push_back(std::move(r));
+    }
+    EXPECT_EQ(Finals(results), Finals(*one_shot)) << "rate " << clip.rate;
+    EXPECT_FALSE(Finals(results).empty());
+  }
+}
+
+TEST_F(RecognizerTest, ManyStreamsBatchedEqualOneByOne) {
+  std::vector<Clip> clips = Clips();
+  // Each clip twice, with different chunkings, all advanced together.
+  std::vector<std::string> alone;
+  for (const Clip& c : clips) {
+    auto r = recognizer_->RecognizeClip(BeamConfig(c.rate), c.samples);
+    ASSERT_TRUE(r.ok()) << r.status();
+    alone.push_back(Finals(*r));
+  }
+  std::vector<std::unique_ptr<Stream>> streams;
+  std::vector<size_t> at;
+  std::vector<std::vector<Result>> results;
+  for (int copy = 0; copy < 2; ++copy) {
+    for (const Clip& c : clips) {
+      auto s = recognizer_->CreateStream(BeamConfig(c.rate));
+      ASSERT_TRUE(s.ok());
+      streams.push_back(std::move(*s));
+      at.push_back(0);
+      results.emplace_back();
+    }
+  }
+  std::mt19937 rng(9);
+  for (bool busy = true; busy;) {
+    busy = false;
+    std::vector<Stream*> batch;
+    for (size_t i = 0; i < streams.size(); ++i) {
+      const Clip& c = clips[i % clips.size()];
+      const size_t n = std::min<size_t>(rng() % 4000, c.samples.size() - at[i]);
+      if (n > 0) ASSERT_TRUE(streams[i]->AcceptWaveform({c.samples.data() + at[i], n}).ok());
+      at[i] += n;
+      if (at[i] == c.samples.size()) streams[i]->InputFinished();
+      if (streams[i]->IsReady()) batch.push_back(streams[i].get());
+      busy = busy || !streams[i]->IsDone();
+    }
+    ASSERT_TRUE(recognizer_->DecodeStreams(batch).ok());
+    for (size_t i = 0; i < streams.size(); ++i) {
+      for (Result& r : streams[i]->TakeResults()) results[i].push_back(std::move(r));
+    }
+  }
+  for (size_t i = 0; i < streams.size(); ++i) {
+    EXPECT_EQ(Finals(results[i]), alone[i % clips.size()]) << "stream " << i;
+  }
+}
+
+TEST_F(RecognizerTest, InterimResultsComeBeforeFinals) {
+  StreamConfig c = BeamConfig(16000);
+  auto stream = recognizer_->CreateStream(c);
+  ASSERT_TRUE(stream.ok());
+  Stream* s = stream->get();
+  Golden g = LoadGolden();
+  std::vector<Result> results;
+  for (size_t at = 0; at < g.waveform.size(); at += 1600) {
+    ASSERT_TRUE(s->AcceptWaveform({g.waveform.data() + at, std::min<size_t>(1600, g.waveform.size() - at)}).ok());
+    ASSERT_TRUE(recognizer_->DecodeStreams({&s, 1}).ok());
+    for (Result& r : s->TakeResults()) results.push_back(std::move(r));
+  }
+  s->InputFinished();
+  while (!s->IsDone()) {
+    ASSERT_TRUE(recognizer_->DecodeStreams({&s, 1}).ok());
+    for (Result& r : s->TakeResults()) results.push_back(std::move(r));
+  }
+  ASSERT_FALSE(results.empty());
+  EXPECT_FALSE(results.front().is_final);
+  EXPECT_TRUE(results.back().is_final);
+  for (const Result& r : results) {
+    EXPECT_GE(r.stability, 0.0f);
+    EXPECT_LE(r.stability, 1.0f);
+    EXPECT_GE(r.mean_lookahead_ms, 0.0);
+    EXPECT_LE(r.p90_lookahead_ms, 160.0 * 2);  // at most W_max per layer, 2 layers
+  }
+  EXPECT_FALSE(s->AcceptWaveform(g.waveform).ok());  // after InputFinished
+}
+
+TEST(RecognizerErrors, ClearMessages) {
+  auto missing = Recognizer::Create({.model_dir = "/nonexistent/model"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("/nonexistent/model"), std::string::npos)
+      << missing.status();
+  auto bad = Recognizer::Create({.model_dir = kModelDir, .num_threads = 0});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("num_threads"), std::string::npos);
+
+  StreamConfig c;
+  c.decoding.beam = 0;
+  EXPECT_NE(c.Validate().message().find("decoding.beam"), std::string::npos);
+  c = StreamConfig();
+  c.decoding.max_alternatives = 5;
+  EXPECT_NE(c.Validate().message().find("max_alternatives"), std::string::npos);
+  c = StreamConfig();
+  c.latency.beta = -1;
+  EXPECT_NE(c.Validate().message().find("latency.beta"), std::string::npos);
+  c = StreamConfig();
+  c.endpoint.trailing_silence_ms = -5;
+  EXPECT_NE(c.Validate().message().find("endpoint.trailing_silence_ms"), std::string::npos);
+  EXPECT_TRUE(StreamConfig().Validate().ok());
+  EXPECT_NE(StreamConfig().ToString().find("beam=4"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ancat::asr
