@@ -1,0 +1,531 @@
+#include "asr/encoder/encoder.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "asr/nn/attention.h"
+#include "asr/nn/ops.h"
+#include "asr/nn/subsampling.h"
+
+namespace ancat::asr {
+namespace {
+
+constexpr int64_t kNoEnd = std::numeric_limits<int64_t>::max() / 4;
+
+struct LayerWeights {
+  std::vector<float> norm1_w, norm1_b, norm2_w, norm2_b;
+  nn::Linear qkva;  // qkv (3d) and the arbiter (K) in one matmul
+  nn::Linear out, w1, w2;
+};
+
+// Per stream, per layer l: the layer's inputs x_{l-1}(s) arrive in order ("projected"); each
+// frame gets its K/V into a ring (kept left_context frames back), and waits in a slot with its
+// query and residual until its lookahead is available. Finished outputs overwrite the residual
+// in the slot; the next layer consumes the finished prefix.
+struct LayerState {
+  int64_t projected = 0;   // input frames whose K/V/q/choice are computed
+  int64_t done_upto = 0;   // frames [0, done_upto) finished
+  int64_t consumed = 0;    // frames handed on to the next layer / the output
+  int32_t running_max = -1;  // P_l over consumed frames
+
+  int64_t kv_cap = 0;            // ring rows; frame s at row s % kv_cap
+  std::vector<float> kv;         // [kv_cap, 2d]: k then v (k RoPE'd)
+  std::vector<int32_t> p_in;     // [kv_cap]: P_{l-1}(s)
+
+  int64_t slot_cap = 0;          // frame t at slot t % slot_cap
+  std::vector<float> slots;      // [slot_cap, 2d]: x (residual in, then output) then q
+  std::vector<int8_t> choice;    // [slot_cap]
+  std::vector<uint8_t> done;     // [slot_cap]
+  std::vector<int32_t> r;        // [slot_cap]: R_l(t)
+
+  size_t MemoryBytes() const {
+    return kv.capacity() * 4 + p_in.capacity() * 4 + slots.capacity() * 4 + choice.capacity() + done.capacity() +
+           r.capacity() * 4;
+  }
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------- stream
+
+struct EncoderStream::State {
+  EncoderStreamOptions options;
+  std::vector<float> bias;   // per k: -beta * W[k], or -inf when above the cap
+  int max_w = 0;             // largest lookahead this stream can pick
+  int d = 0;
+  const nn::CausalConvSubsampling* subsampling = nullptr;  // the encoder's (CMVN + convs)
+  nn::CausalConvSubsampling::State sub;
+  bool finished = false;
+  std::vector<LayerState> layers;
+  // Output queue: rows [out_head, out_rows) of `out` are frames out_first.. not yet popped.
+  std::vector<float> out;
+  std::vector<int> out_latency;
+  int64_t out_head = 0, out_rows = 0, out_first = 0;
+  int64_t produced = 0;
+  std::vector<std::vector<int>> choices;
+
+  int64_t TotalFrames() const {  // T2 once the input is finished
+    if (!finished) return kNoEnd;
+    return sub.num_frames == 0 ? 0 : (sub.num_frames - 1) / 4 + 1;
+  }
+  int64_t Last() const { return finished ? TotalFrames() - 1 : kNoEnd; }
+};
+
+EncoderStream::EncoderStream(std::unique_ptr<State> state) : state_(std::move(state)) {}
+EncoderStream::~EncoderStream() = default;
+
+bool EncoderStream::input_finished() const { return state_->finished; }
+void EncoderStream::InputFinished() { state_->finished = true; }
+int EncoderStream::NumOutputFrames() const { return static_cast<int>(state_->out_rows - state_->out_head); }
+int64_t EncoderStream::FirstOutputIndex() const { return state_->out_first; }
+int64_t EncoderStream::NumFramesProduced() const { return state_->produced; }
+const EncoderStreamOptions& EncoderStream::options() const { return state_->options; }
+
+absl::Span<const float> EncoderStream::OutputFrame(int i) const {
+  return absl::Span<const float>(state_->out.data() + (state_->out_head + i) * state_->d, state_->d);
+}
+
+int EncoderStream::OutputLatency(int i) const { return state_->out_latency[state_->out_head + i]; }
+
+void EncoderStream::PopOutputFrames(int n) {
+  State& s = *state_;
+  n = std::min<int64_t>(n, s.out_rows - s.out_head);
+  s.out_head += n;
+  s.out_first += n;
+  if (s.out_head == s.out_rows) s.out_head = s.out_rows = 0;  // reuse the buffer from the start
+}
+
+const std::vector<int>& EncoderStream::Choices(int layer) const {
+  static const std::vector<int> kEmpty;
+  return layer >= 0 && layer < static_cast<int>(state_->choices.size()) ? state_->choices[layer] : kEmpty;
+}
+
+bool EncoderStream::IsDone() const {
+  const State& s = *state_;
+  return s.finished && s.produced == s.TotalFrames();
+}
+
+size_t EncoderStream::MemoryBytes() const {
+  const State& s = *state_;
+  size_t n = sizeof(State) + s.sub.MemoryBytes() + s.out.capacity() * 4 + s.out_latency.capacity() * 4 +
+             s.bias.capacity() * 4;
+  for (const auto& l : s.layers) n += sizeof(LayerState) + l.MemoryBytes();
+  for (const auto& c : s.choices) n += c.capacity() * sizeof(int);
+  return n;
+}
+
+// ---------------------------------------------------------------------------------- encoder
+
+struct Encoder::Impl {
+  std::shared_ptr<const Model> model;
+  EncoderConfig config;
+  int L = 0, d = 0, F = 0, K = 0, left_context = 0, bins = 0;
+  float eps = 1e-5f;
+  std::vector<int> W;
+  nn::AttentionDims dims;
+  nn::Rope rope;
+  nn::CausalConvSubsampling sub;
+  std::vector<LayerWeights> layers;
+  std::vector<float> final_w, final_b;
+
+  // Scratch matrices of one Advance call; a pool so concurrent calls do not share them.
+  struct Workspace {
+    std::vector<float> xin, h, qkva, o, y, f;
+    std::vector<int32_t> p;              // P_{l-1} of each input row
+    std::vector<int> counts;             // rows per stream
+    std::vector<EncoderStream::State*> sub_states;
+    std::vector<nn::CausalConvSubsampling::State*> sub_ptrs;
+    struct Query {
+      EncoderStream::State* s;
+      int64_t t, lo, hi;
+    };
+    std::vector<Query> queries;
+  };
+  std::mutex pool_mu;
+  std::vector<std::unique_ptr<Workspace>> pool;
+
+  std::unique_ptr<Workspace> Acquire() {
+    std::lock_guard<std::mutex> lock(pool_mu);
+    if (pool.empty()) return std::make_unique<Workspace>();
+    auto w = std::move(pool.back());
+    pool.pop_back();
+    return w;
+  }
+  void Release(std::unique_ptr<Workspace> w) {
+    std::lock_guard<std::mutex> lock(pool_mu);
+    pool.push_back(std::move(w));
+  }
+
+  void Project(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws);
+  void Attend(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws);
+  int GatherLayerInput(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws);
+  void EmitOutputs(absl::Span<EncoderStream::State* const> streams, Workspace& ws);
+};
+
+Encoder::Encoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Encoder::~Encoder() = default;
+const Model& Encoder::model() const { return *impl_->model; }
+const EncoderConfig& Encoder::config() const { return impl_->config; }
+int Encoder::d_model() const { return impl_->d; }
+
+double Encoder::MacsPerFrame() const {
+  const Impl& m = *impl_;
+  const double per_layer = static_cast<double>(m.d) * (3 * m.d + m.K) + static_cast<double>(m.d) * m.d +
+                           2.0 * m.d * m.F + 2.0 * m.d * (m.left_context + 1 + m.W.back());
+  return m.sub.MacsPerFrame() + m.L * per_layer;
+}
+
+absl::Status EncoderConfig::Validate() const {
+  if (num_threads < 1) return absl::InvalidArgumentError("EncoderConfig.num_threads must be >= 1");
+  if (max_frames_per_round < 1) return absl::InvalidArgumentError("EncoderConfig.max_frames_per_round must be >= 1");
+  return absl::OkStatus();
+}
+
+std::string EncoderConfig::ToString() const {
+  return absl::StrCat("EncoderConfig(num_threads=", num_threads, ", compute=", nn::ComputeTypeName(compute),
+                      ", max_frames_per_round=", max_frames_per_round, ")");
+}
+
+absl::Status EncoderStreamOptions::Validate() const {
+  if (!(beta >= 0)) return absl::InvalidArgumentError("EncoderStreamOptions.beta must be >= 0");
+  if (max_lookahead_frames < -1) return absl::InvalidArgumentError("EncoderStreamOptions.max_lookahead_frames must be >= -1");
+  return absl::OkStatus();
+}
+
+std::string EncoderStreamOptions::ToString() const {
+  return absl::StrCat("EncoderStreamOptions(beta=", beta, ", max_lookahead_frames=", max_lookahead_frames,
+                      ", record_choices=", record_choices, ")");
+}
+
+absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(std::shared_ptr<const Model> model,
+                                                         const EncoderConfig& config) {
+  if (model == nullptr) return absl::InvalidArgumentError("Encoder::Create: no model");
+  if (auto s = config.Validate(); !s.ok()) return s;
+  auto m = std::make_unique<Impl>();
+  const ModelConfig& c = model->config();
+  m->model = model;
+  m->config = config;
+  m->L = c.encoder.num_layers;
+  m->d = c.encoder.d_model;
+  m->F = c.encoder.ffn_dim;
+  m->W = c.encoder.lookahead_frames;
+  m->K = static_cast<int>(m->W.size());
+  m->left_context = c.encoder.left_context;
+  m->eps = c.encoder.norm_eps;
+  m->bins = c.frontend.num_mel_bins;
+  m->dims = {c.encoder.num_heads, c.encoder.head_dim()};
+  m->rope = nn::Rope(c.encoder.head_dim(), c.encoder.rope_base);
+  auto w = [&](const std::string& name) { return model->Weight(name).data.data(); };
+  const nn::ComputeType ct = config.compute;
+  m->sub = nn::CausalConvSubsampling(
+      {w("frontend.cmvn_mean"), w("frontend.cmvn_istd"), w("subsample.conv1.weight"), w("subsample.conv1.bias"),
+       w("subsample.conv2.weight"), w("subsample.conv2.bias"), w("subsample.out.weight"), w("subsample.out.bias")},
+      m->bins, c.subsampling.channels, m->d, ct);
+  auto vec = [&](const std::string& name) { return model->Weight(name).data; };
+  for (int l = 0; l < m->L; ++l) {
+    const std::string p = absl::StrCat("encoder.layers.", l, ".");
+    LayerWeights lw;
+    lw.norm1_w = vec(p + "norm1.weight");
+    lw.norm1_b = vec(p + "norm1.bias");
+    lw.norm2_w = vec(p + "norm2.weight");
+    lw.norm2_b = vec(p + "norm2.bias");
+    nn::Linear qkv(w(p + "attn.qkv.weight"), w(p + "attn.qkv.bias"), 3 * m->d, m->d, ct);
+    // One matmul computes q, k, v and the arbiter logits (all read LN1(x)).
+    nn::Linear arb(w(p + "arbiter.weight"), w(p + "arbiter.bias"), m->K, m->d, ct);
+    lw.qkva = nn::Linear::Stack({&qkv, &arb}, ct);
+    lw.out = nn::Linear(w(p + "attn.out.weight"), w(p + "attn.out.bias"), m->d, m->d, ct);
+    lw.w1 = nn::Linear(w(p + "ffn.w1.weight"), w(p + "ffn.w1.bias"), m->F, m->d, ct);
+    lw.w2 = nn::Linear(w(p + "ffn.w2.weight"), w(p + "ffn.w2.bias"), m->d, m->F, ct);
+    m->layers.push_back(std::move(lw));
+  }
+  m->final_w = vec("encoder.final_norm.weight");
+  m->final_b = vec("encoder.final_norm.bias");
+  return std::unique_ptr<Encoder>(new Encoder(std::move(m)));
+}
+
+absl::StatusOr<std::unique_ptr<EncoderStream>> Encoder::CreateStream(const EncoderStreamOptions& options) const {
+  if (auto s = options.Validate(); !s.ok()) return s;
+  const Impl& m = *impl_;
+  auto st = std::make_unique<EncoderStream::State>();
+  st->options = options;
+  st->d = m.d;
+  st->bias.resize(m.K);
+  // Cap below every choice: the smallest lookahead is the only one left (as the recipe does).
+  const int cap = options.max_lookahead_frames < 0 ? std::numeric_limits<int>::max()
+                                                   : std::max(options.max_lookahead_frames, m.W.front());
+  for (int k = 0; k < m.K; ++k) {
+    st->bias[k] = m.W[k] <= cap ? -options.beta * static_cast<float>(m.W[k]) : -std::numeric_limits<float>::infinity();
+    if (m.W[k] <= cap) st->max_w = std::max(st->max_w, m.W[k]);
+  }
+  st->subsampling = &m.sub;
+  st->layers.resize(m.L);
+  if (options.record_choices) st->choices.resize(m.L);
+  return std::unique_ptr<EncoderStream>(new EncoderStream(std::move(st)));
+}
+
+void EncoderStream::AcceptFeatures(const float* fbank, int n) {
+  if (n > 0) state_->subsampling->AcceptFrames(&state_->sub, fbank, n);
+}
+
+bool EncoderStream::IsReady() const {
+  const State& s = *state_;
+  if (s.subsampling->NumReady(s.sub) > 0) return true;
+  // At the end, frames waiting for lookahead past the last frame are released.
+  if (s.finished && s.produced < s.TotalFrames()) return true;
+  return false;
+}
+
+namespace {
+
+// Makes room in a ring of `cap` rows x `width` values for frames [keep_from, need_to); rows of
+// live frames [keep_from, live_to) keep their contents (re-laid out when the ring grows).
+template <typename T>
+void GrowRing(std::vector<T>* ring, int64_t* cap, int width, int64_t keep_from, int64_t live_to, int64_t need_to,
+              int64_t min_cap) {
+  const int64_t need = need_to - keep_from;
+  if (need <= *cap) return;
+  const int64_t new_cap = std::max({need, *cap * 3 / 2, min_cap});
+  std::vector<T> grown(static_cast<size_t>(new_cap) * width);
+  for (int64_t f = keep_from; f < live_to; ++f) {
+    std::copy_n(ring->data() + (f % *cap) * width, width, grown.data() + (f % new_cap) * width);
+  }
+  ring->swap(grown);
+  *cap = new_cap;
+}
+
+}  // namespace
+
+// Copies layer l's new input rows into ws.xin (with P_{l-1}); returns the row count.
+// Layer 0 reads the subsampling output already in ws.xin.
+int Encoder::Impl::GatherLayerInput(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws) {
+  ws.counts.assign(streams.size(), 0);
+  int total = 0;
+  for (auto* s : streams) {
+    const LayerState& prev = s->layers[l - 1];
+    total += static_cast<int>(prev.done_upto - prev.consumed);
+  }
+  ws.xin.resize(static_cast<size_t>(total) * d);
+  ws.p.resize(total);
+  int row = 0;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    LayerState& prev = streams[i]->layers[l - 1];
+    for (int64_t t = prev.consumed; t < prev.done_upto; ++t, ++row) {
+      const int64_t slot = t % prev.slot_cap;
+      std::memcpy(ws.xin.data() + static_cast<size_t>(row) * d, prev.slots.data() + slot * 2 * d, sizeof(float) * d);
+      prev.running_max = std::max(prev.running_max, prev.r[slot]);
+      ws.p[row] = prev.running_max;
+    }
+    ws.counts[i] = static_cast<int>(prev.done_upto - prev.consumed);
+    prev.consumed = prev.done_upto;
+  }
+  return total;
+}
+
+// LN1, then q/k/v/arbiter for the rows in ws.xin; K/V into the ring, q and the residual into
+// the frames' slots.
+void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws) {
+  int total = 0;
+  for (int c : ws.counts) total += c;
+  if (total == 0) return;
+  const LayerWeights& lw = layers[l];
+  const int width = 3 * d + K;
+  ws.h.resize(static_cast<size_t>(total) * d);
+  ws.qkva.resize(static_cast<size_t>(total) * width);
+  nn::LayerNorm(ws.xin.data(), d, total, d, lw.norm1_w.data(), lw.norm1_b.data(), eps, ws.h.data(), d);
+  lw.qkva.Forward(ws.h.data(), total, ws.qkva.data());
+  int row = 0;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    EncoderStream::State& s = *streams[i];
+    LayerState& ls = s.layers[l];
+    const int n = ws.counts[i];
+    if (n == 0) continue;
+    const int64_t end = ls.projected + n;
+    const int64_t key_from = std::max<int64_t>(0, ls.done_upto - left_context);
+    const int64_t min_kv = left_context + s.max_w + 2;
+    const int64_t old_kv_cap = ls.kv_cap;
+    GrowRing(&ls.kv, &ls.kv_cap, 2 * d, key_from, ls.projected, end, min_kv);
+    int64_t kv_cap_copy = old_kv_cap;
+    GrowRing(&ls.p_in, &kv_cap_copy, 1, key_from, ls.projected, end, min_kv);
+    const int64_t old_slot_cap = ls.slot_cap;
+    const int64_t min_slots = s.max_w + 2;
+    GrowRing(&ls.slots, &ls.slot_cap, 2 * d, ls.consumed, ls.projected, end, min_slots);
+    int64_t c1 = old_slot_cap, c2 = old_slot_cap, c3 = old_slot_cap;
+    GrowRing(&ls.choice, &c1, 1, ls.consumed, ls.projected, end, min_slots);
+    GrowRing(&ls.done, &c2, 1, ls.consumed, ls.projected, end, min_slots);
+    GrowRing(&ls.r, &c3, 1, ls.consumed, ls.projected, end, min_slots);
+    for (int64_t t = ls.projected; t < end; ++t, ++row) {
+      float* qkva = ws.qkva.data() + static_cast<size_t>(row) * width;
+      const float* logits = qkva + 3 * d;
+      int best = 0;
+      float best_v = -std::numeric_limits<float>::infinity();
+      for (int k = 0; k < K; ++k) {
+        const float v = logits[k] + s.bias[k];
+        if (v > best_v) {  // first maximum wins, as torch.argmax
+          best_v = v;
+          best = k;
+        }
+      }
+      rope.Apply(qkva, dims.num_heads, t);      // q
+      rope.Apply(qkva + d, dims.num_heads, t);  // k
+      const int64_t kv_row = t % ls.kv_cap;
+      std::memcpy(ls.kv.data() + kv_row * 2 * d, qkva + d, sizeof(float) * 2 * d);  // k, v
+      ls.p_in[kv_row] = ws.p[row];
+      const int64_t slot = t % ls.slot_cap;
+      float* sl = ls.slots.data() + slot * 2 * d;
+      std::memcpy(sl, ws.xin.data() + static_cast<size_t>(row) * d, sizeof(float) * d);
+      std::memcpy(sl + d, qkva, sizeof(float) * d);
+      ls.choice[slot] = static_cast<int8_t>(best);
+      ls.done[slot] = 0;
+      if (!s.choices.empty()) s.choices[l].push_back(best);
+    }
+    ls.projected = end;
+  }
+}
+
+// Runs every query of layer l whose window is available, all streams in one batch.
+void Encoder::Impl::Attend(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws) {
+  ws.queries.clear();
+  for (auto* sp : streams) {
+    EncoderStream::State& s = *sp;
+    LayerState& ls = s.layers[l];
+    const int64_t last = s.Last();
+    for (int64_t t = ls.done_upto; t < ls.projected; ++t) {
+      const int64_t slot = t % ls.slot_cap;
+      if (ls.done[slot]) continue;
+      const int64_t hi = std::min<int64_t>(t + W[ls.choice[slot]], last);
+      if (hi > ls.projected - 1) continue;  // waits for lookahead
+      ws.queries.push_back({sp, t, std::max<int64_t>(0, t - left_context), hi});
+    }
+  }
+  const int total = static_cast<int>(ws.queries.size());
+  if (total == 0) return;
+  const LayerWeights& lw = layers[l];
+  ws.o.resize(static_cast<size_t>(total) * d);
+  ws.y.resize(static_cast<size_t>(total) * d);
+  ws.h.resize(static_cast<size_t>(total) * d);
+  ws.f.resize(static_cast<size_t>(total) * F);
+  const int threads = config.num_threads;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && total >= 16)
+  for (int i = 0; i < total; ++i) {
+    const auto& q = ws.queries[i];
+    LayerState& ls = q.s->layers[l];
+    const float* slot = ls.slots.data() + (q.t % ls.slot_cap) * 2 * d;
+    nn::KeyValueView kv{ls.kv.data(), ls.kv.data() + d, 2 * d, ls.kv_cap};
+    nn::Attend(dims, slot + d, 2 * d, 1, kv, &q.lo, &q.hi, ws.o.data() + static_cast<size_t>(i) * d, d);
+    std::memcpy(ws.y.data() + static_cast<size_t>(i) * d, slot, sizeof(float) * d);  // residual
+  }
+  lw.out.Forward(ws.o.data(), total, ws.y.data(), nn::Epilogue::kAccumulate);
+  nn::LayerNorm(ws.y.data(), d, total, d, lw.norm2_w.data(), lw.norm2_b.data(), eps, ws.h.data(), d);
+  lw.w1.Forward(ws.h.data(), total, ws.f.data(), nn::Epilogue::kSilu);
+  lw.w2.Forward(ws.f.data(), total, ws.y.data(), nn::Epilogue::kAccumulate);
+  for (int i = 0; i < total; ++i) {
+    const auto& q = ws.queries[i];
+    LayerState& ls = q.s->layers[l];
+    const int64_t slot = q.t % ls.slot_cap;
+    std::memcpy(ls.slots.data() + slot * 2 * d, ws.y.data() + static_cast<size_t>(i) * d, sizeof(float) * d);
+    ls.done[slot] = 1;
+    ls.r[slot] = ls.p_in[q.hi % ls.kv_cap];  // R_l(t) = P_{l-1}(min(t + W, last))
+  }
+  for (auto* sp : streams) {
+    LayerState& ls = sp->layers[l];
+    while (ls.done_upto < ls.projected && ls.done[ls.done_upto % ls.slot_cap]) ++ls.done_upto;
+  }
+}
+
+// The top layer's finished prefix -> final norm -> each stream's output queue.
+void Encoder::Impl::EmitOutputs(absl::Span<EncoderStream::State* const> streams, Workspace& ws) {
+  for (auto* sp : streams) {
+    EncoderStream::State& s = *sp;
+    LayerState& top = s.layers[L - 1];
+    const int64_t n = top.done_upto - top.consumed;
+    if (n == 0) continue;
+    if (static_cast<int64_t>(s.out.size()) < (s.out_rows + n) * d) s.out.resize((s.out_rows + n) * d);
+    if (static_cast<int64_t>(s.out_latency.size()) < s.out_rows + n) s.out_latency.resize(s.out_rows + n);
+    for (int64_t t = top.consumed; t < top.done_upto; ++t) {
+      const int64_t slot = t % top.slot_cap;
+      nn::LayerNorm(top.slots.data() + slot * 2 * d, d, 1, d, final_w.data(), final_b.data(), eps,
+                    s.out.data() + s.out_rows * d, d);
+      s.out_latency[s.out_rows] = static_cast<int>(top.r[slot] - t);
+      ++s.out_rows;
+    }
+    top.consumed = top.done_upto;
+    s.produced += n;
+  }
+  (void)ws;
+}
+
+absl::Status Encoder::Advance(absl::Span<EncoderStream* const> streams) {
+  Impl& m = *impl_;
+  std::vector<EncoderStream::State*> states;
+  states.reserve(streams.size());
+  for (EncoderStream* s : streams) {
+    if (s == nullptr) return absl::InvalidArgumentError("Encoder::Advance: null stream");
+    if (s->state_->subsampling != &m.sub) return absl::InvalidArgumentError("Encoder::Advance: stream of another encoder");
+    states.push_back(s->state_.get());
+  }
+  nn::SetNumThreads(m.config.num_threads);
+  auto ws = m.Acquire();
+  bool more = true;
+  while (more) {
+    // Subsampling: up to max_frames_per_round new frames per stream, all streams in one batch.
+    ws->sub_ptrs.clear();
+    ws->counts.clear();
+    int total = 0;
+    for (auto* s : states) {
+      const int n = static_cast<int>(std::min<int64_t>(m.sub.NumReady(s->sub), m.config.max_frames_per_round));
+      ws->sub_ptrs.push_back(&s->sub);
+      ws->counts.push_back(n);
+      total += n;
+    }
+    more = false;
+    for (size_t i = 0; i < states.size(); ++i) {
+      if (m.sub.NumReady(states[i]->sub) > ws->counts[i]) more = true;
+    }
+    ws->xin.resize(static_cast<size_t>(total) * m.d);
+    ws->p.resize(total);
+    if (total > 0) {
+      // R_0(t) = t: layer 0's P values are the frame indices.
+      int row = 0;
+      for (size_t i = 0; i < states.size(); ++i)
+        for (int k = 0; k < ws->counts[i]; ++k) ws->p[row++] = static_cast<int32_t>(states[i]->sub.num_outputs + k);
+      m.sub.Forward(ws->sub_ptrs, ws->counts, ws->xin.data());
+    }
+    for (int l = 0; l < m.L; ++l) {
+      if (l > 0) m.GatherLayerInput(l, states, *ws);
+      m.Project(l, states, *ws);
+      m.Attend(l, states, *ws);
+    }
+    m.EmitOutputs(states, *ws);
+  }
+  m.Release(std::move(ws));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EncoderOutput> Encoder::EncodeOffline(const float* fbank, int num_frames,
+                                                     const EncoderStreamOptions& options) {
+  auto stream = CreateStream(options);
+  if (!stream.ok()) return stream.status();
+  EncoderStream* s = stream->get();
+  s->AcceptFeatures(fbank, num_frames);
+  s->InputFinished();
+  if (auto st = Advance({&s, 1}); !st.ok()) return st;
+  EncoderOutput out;
+  out.d_model = impl_->d;
+  out.num_frames = s->NumOutputFrames();
+  out.frames.resize(static_cast<size_t>(out.num_frames) * out.d_model);
+  for (int i = 0; i < out.num_frames; ++i) {
+    std::copy_n(s->OutputFrame(i).data(), out.d_model, out.frames.data() + static_cast<size_t>(i) * out.d_model);
+    out.latency.push_back(s->OutputLatency(i));
+  }
+  if (options.record_choices) {
+    for (int l = 0; l < impl_->L; ++l) out.choices.push_back(s->Choices(l));
+  }
+  return out;
+}
+
+}  // namespace ancat::asr

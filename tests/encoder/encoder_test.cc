@@ -1,0 +1,348 @@
+// Parity of the streaming ANCAT encoder with the recipe's goldens (tests/data/tiny-model,
+// written by models/recipe's export from PyTorch), and invariances of the executor: any
+// chunking of the input and any batching of streams give the same frames.
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "asr/encoder/encoder.h"
+#include "asr/frontend/fbank.h"
+#include "asr/model/safetensors.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace ancat::asr {
+namespace {
+
+const std::string kDir = std::string(ANCAT_SOURCE_DIR) + "/tests/data/tiny-model";
+
+struct Golden {
+  std::vector<float> waveform, features, out, out_beta;
+  std::vector<int32_t> choices, choices_beta, latency, latency_beta;
+  int num_feature_frames = 0, num_frames = 0;
+  float beta = 0;
+};
+
+const Golden& GetGolden() {
+  static Golden* g = [] {
+    auto* g = new Golden;
+    auto st = SafeTensors::Open(kDir + "/golden.safetensors");
+    EXPECT_TRUE(st.ok()) << st.status();
+    g->waveform = *st->ReadFloat("waveform");
+    g->features = *st->ReadFloat("features");
+    g->out = *st->ReadFloat("encoder_out");
+    g->out_beta = *st->ReadFloat("encoder_out_beta");
+    g->choices = *st->ReadInt32("arbiter_choices");
+    g->choices_beta = *st->ReadInt32("arbiter_choices_beta");
+    g->latency = *st->ReadInt32("latency_frames");
+    if (st->Has("latency_frames_beta")) g->latency_beta = *st->ReadInt32("latency_frames_beta");
+    g->num_feature_frames = static_cast<int>((*st->Info("features"))->shape[0]);
+    g->num_frames = static_cast<int>((*st->Info("encoder_out"))->shape[0]);
+    g->beta = std::stof(st->metadata().at("beta"));
+    return g;
+  }();
+  return *g;
+}
+
+std::shared_ptr<const Model> TinyModel() {
+  static auto m = [] {
+    auto m = Model::Load(kDir);
+    EXPECT_TRUE(m.ok()) << m.status();
+    return *m;
+  }();
+  return m;
+}
+
+std::unique_ptr<Encoder> MakeEncoder(EncoderConfig config = {}) {
+  auto e = Encoder::Create(TinyModel(), config);
+  EXPECT_TRUE(e.ok()) << e.status();
+  return *std::move(e);
+}
+
+// max |a - b| / max(max |b|, tiny): relative to the tensor's scale, per frame.
+void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, int d, double rel_tol,
+                 const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t f = 0; f * d < want.size(); ++f) {
+    double scale = 1e-6, err = 0;
+    for (int i = 0; i < d; ++i) {
+      scale = std::max(scale, static_cast<double>(std::fabs(want[f * d + i])));
+      err = std::max(err, static_cast<double>(std::fabs(got[f * d + i] - want[f * d + i])));
+    }
+    ASSERT_LE(err / scale, rel_tol) << what << " frame " << f;
+  }
+}
+
+std::vector<int32_t> Flatten(const std::vector<std::vector<int>>& c) {
+  std::vector<int32_t> out;
+  for (auto& v : c) out.insert(out.end(), v.begin(), v.end());
+  return out;
+}
+
+TEST(EncoderParityTest, FeaturesFromWaveformMatchGolden) {
+  const Golden& g = GetGolden();
+  std::ifstream in(kDir + "/model.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto frontend = nlohmann::json::parse(ss.str())["frontend"];
+  auto config = FbankConfig::FromJson(frontend.dump());
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto feats = ComputeFbank(*config, g.waveform);
+  ASSERT_TRUE(feats.ok()) << feats.status();
+  ASSERT_EQ(feats->size(), g.features.size());
+  double err = 0;
+  for (size_t i = 0; i < g.features.size(); ++i) err = std::max(err, std::fabs(static_cast<double>((*feats)[i]) - g.features[i]));
+  EXPECT_LE(err, 1e-3);
+}
+
+TEST(EncoderParityTest, OfflineMatchesGoldenAtBetaZero) {
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder();
+  auto out = enc->EncodeOffline(g.features.data(), g.num_feature_frames, {.record_choices = true});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->num_frames, g.num_frames);
+  EXPECT_EQ(Flatten(out->choices), g.choices);
+  std::vector<int32_t> latency(out->latency.begin(), out->latency.end());
+  EXPECT_EQ(latency, g.latency);
+  ExpectClose(out->frames, g.out, enc->d_model(), 1e-3, "encoder_out");
+}
+
+TEST(EncoderParityTest, OfflineMatchesGoldenWithBeta) {
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder();
+  auto out = enc->EncodeOffline(g.features.data(), g.num_feature_frames, {.beta = g.beta, .record_choices = true});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Flatten(out->choices), g.choices_beta);
+  if (!g.latency_beta.empty()) {
+    std::vector<int32_t> latency(out->latency.begin(), out->latency.end());
+    EXPECT_EQ(latency, g.latency_beta);
+  }
+  ExpectClose(out->frames, g.out_beta, enc->d_model(), 1e-3, "encoder_out_beta");
+  // beta trades accuracy for latency: never more lookahead on average than at beta = 0.
+  double mean0 = 0, mean_beta = 0;
+  for (int x : g.latency) mean0 += x;
+  for (int x : out->latency) mean_beta += x;
+  EXPECT_LE(mean_beta, mean0);
+}
+
+TEST(EncoderParityTest, FeaturesFromFrontendGiveGoldenEncoderOutput) {
+  const Golden& g = GetGolden();
+  std::ifstream in(kDir + "/model.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto config = FbankConfig::FromJson(nlohmann::json::parse(ss.str())["frontend"].dump());
+  ASSERT_TRUE(config.ok());
+  auto feats = ComputeFbank(*config, g.waveform);
+  ASSERT_TRUE(feats.ok());
+  auto enc = MakeEncoder();
+  auto out = enc->EncodeOffline(feats->data(), g.num_feature_frames, {.record_choices = true});
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(Flatten(out->choices), g.choices);
+  ExpectClose(out->frames, g.out, enc->d_model(), 1e-3, "encoder_out from C++ features");
+}
+
+// Feeds features in random chunk sizes, advancing after each chunk; collects every frame.
+EncoderOutput RunChunked(Encoder& enc, const std::vector<float>& feats, int num_frames, int bins, std::mt19937& rng,
+                         const EncoderStreamOptions& options, int max_chunk) {
+  auto stream = enc.CreateStream(options);
+  EXPECT_TRUE(stream.ok());
+  EncoderStream* s = stream->get();
+  EncoderOutput out;
+  out.d_model = enc.d_model();
+  std::uniform_int_distribution<int> chunk(0, max_chunk);
+  auto drain = [&] {
+    EXPECT_EQ(s->FirstOutputIndex(), out.num_frames);
+    for (int i = 0; i < s->NumOutputFrames(); ++i) {
+      auto f = s->OutputFrame(i);
+      out.frames.insert(out.frames.end(), f.begin(), f.end());
+      out.latency.push_back(s->OutputLatency(i));
+    }
+    out.num_frames += s->NumOutputFrames();
+    s->PopOutputFrames(s->NumOutputFrames());
+  };
+  int pos = 0;
+  while (pos < num_frames) {
+    int n = std::min(chunk(rng), num_frames - pos);
+    s->AcceptFeatures(feats.data() + static_cast<size_t>(pos) * bins, n);
+    pos += n;
+    EXPECT_TRUE(enc.Advance({&s, 1}).ok());
+    drain();
+  }
+  s->InputFinished();
+  EXPECT_TRUE(s->IsReady() || s->IsDone());
+  EXPECT_TRUE(enc.Advance({&s, 1}).ok());
+  drain();
+  EXPECT_TRUE(s->IsDone());
+  EXPECT_FALSE(s->IsReady());
+  for (int l = 0; l < enc.model().config().encoder.num_layers; ++l) out.choices.push_back(s->Choices(l));
+  return out;
+}
+
+TEST(EncoderStreamingTest, RandomChunksEqualOneShot) {
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder();
+  auto ref = enc->EncodeOffline(g.features.data(), g.num_feature_frames, {.record_choices = true});
+  ASSERT_TRUE(ref.ok());
+  std::mt19937 rng(7);
+  for (int max_chunk : {1, 3, 8, 40}) {
+    for (float beta : {0.0f, g.beta}) {
+      auto want = beta == 0 ? *ref : *enc->EncodeOffline(g.features.data(), g.num_feature_frames,
+                                                         {.beta = beta, .record_choices = true});
+      auto got = RunChunked(*enc, g.features, g.num_feature_frames, 80, rng, {.beta = beta, .record_choices = true},
+                            max_chunk);
+      ASSERT_EQ(got.num_frames, want.num_frames) << max_chunk;
+      EXPECT_EQ(got.choices, want.choices) << max_chunk;
+      EXPECT_EQ(got.latency, want.latency) << max_chunk;
+      ExpectClose(got.frames, want.frames, enc->d_model(), 1e-5, "chunked vs one-shot");
+    }
+  }
+}
+
+TEST(EncoderStreamingTest, SmallRoundsEqualLargeRounds) {
+  // max_frames_per_round = 1 forces every frame through its own round: KV rings wrap, and
+  // frames finish out of order across rounds.
+  const Golden& g = GetGolden();
+  auto big = MakeEncoder({.max_frames_per_round = 64});
+  auto small = MakeEncoder({.max_frames_per_round = 1});
+  auto a = big->EncodeOffline(g.features.data(), g.num_feature_frames, {.record_choices = true});
+  auto b = small->EncodeOffline(g.features.data(), g.num_feature_frames, {.record_choices = true});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->choices, b->choices);
+  EXPECT_EQ(a->latency, b->latency);
+  ExpectClose(b->frames, a->frames, big->d_model(), 1e-5, "round size");
+  ExpectClose(a->frames, g.out, big->d_model(), 1e-3, "vs golden");
+}
+
+TEST(EncoderStreamingTest, BatchedStreamsEqualOneByOne) {
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder();
+  const int bins = 80;
+  // Streams of different lengths (prefixes of the golden features, and different betas/caps).
+  struct Spec {
+    int frames;
+    EncoderStreamOptions options;
+  };
+  std::vector<Spec> specs = {{g.num_feature_frames, {}},
+                             {g.num_feature_frames - 37, {.beta = 0.5f}},
+                             {61, {.max_lookahead_frames = 1}},
+                             {5, {}},
+                             {0, {}},
+                             {g.num_feature_frames, {.beta = g.beta}},
+                             {120, {.max_lookahead_frames = 0}}};
+  std::vector<EncoderOutput> alone;
+  for (auto& sp : specs) {
+    sp.options.record_choices = true;
+    auto out = enc->EncodeOffline(g.features.data(), sp.frames, sp.options);
+    ASSERT_TRUE(out.ok());
+    alone.push_back(*out);
+  }
+  // All streams advanced together, fed in lockstep chunks of 7 frames.
+  std::vector<std::unique_ptr<EncoderStream>> streams;
+  std::vector<EncoderStream*> ptrs;
+  for (auto& sp : specs) {
+    streams.push_back(*enc->CreateStream(sp.options));
+    ptrs.push_back(streams.back().get());
+  }
+  std::vector<EncoderOutput> together(specs.size());
+  for (int pos = 0;; pos += 7) {
+    bool any = false;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      int n = std::clamp(specs[i].frames - pos, 0, 7);
+      if (n > 0) ptrs[i]->AcceptFeatures(g.features.data() + static_cast<size_t>(pos) * bins, n);
+      if (pos + 7 >= specs[i].frames) ptrs[i]->InputFinished();
+      any |= pos < specs[i].frames;
+    }
+    ASSERT_TRUE(enc->Advance(ptrs).ok());
+    for (size_t i = 0; i < specs.size(); ++i) {
+      for (int k = 0; k < ptrs[i]->NumOutputFrames(); ++k) {
+        auto f = ptrs[i]->OutputFrame(k);
+        together[i].frames.insert(together[i].frames.end(), f.begin(), f.end());
+        together[i].latency.push_back(ptrs[i]->OutputLatency(k));
+      }
+      together[i].num_frames += ptrs[i]->NumOutputFrames();
+      ptrs[i]->PopOutputFrames(ptrs[i]->NumOutputFrames());
+    }
+    if (!any) break;
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_TRUE(ptrs[i]->IsDone()) << i;
+    EXPECT_EQ(together[i].num_frames, alone[i].num_frames) << i;
+    EXPECT_EQ(together[i].latency, alone[i].latency) << i;
+    std::vector<std::vector<int>> choices;
+    for (int l = 0; l < enc->model().config().encoder.num_layers; ++l) choices.push_back(ptrs[i]->Choices(l));
+    EXPECT_EQ(choices, alone[i].choices) << i;
+    ExpectClose(together[i].frames, alone[i].frames, enc->d_model(), 1e-5, "batched vs alone");
+  }
+}
+
+TEST(EncoderStreamingTest, LookaheadCapBoundsLatency) {
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder();
+  for (int cap : {0, 1, 2}) {
+    auto out = enc->EncodeOffline(g.features.data(), g.num_feature_frames,
+                                  {.max_lookahead_frames = cap, .record_choices = true});
+    ASSERT_TRUE(out.ok());
+    const auto& w = enc->model().config().encoder.lookahead_frames;
+    for (auto& layer : out->choices)
+      for (int c : layer) EXPECT_LE(w[c], cap);
+    const int layers = enc->model().config().encoder.num_layers;
+    for (int lat : out->latency) {
+      EXPECT_GE(lat, 0);
+      EXPECT_LE(lat, cap * layers);  // compounded over layers at most
+    }
+  }
+  auto causal = enc->EncodeOffline(g.features.data(), g.num_feature_frames, {.max_lookahead_frames = 0});
+  for (int lat : causal->latency) EXPECT_EQ(lat, 0);
+}
+
+TEST(EncoderStreamingTest, FramesWaitForLookaheadUntilInputFinishes) {
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder();
+  auto stream = *enc->CreateStream({});
+  EncoderStream* s = stream.get();
+  s->AcceptFeatures(g.features.data(), g.num_feature_frames);
+  ASSERT_TRUE(enc->Advance({&s, 1}).ok());
+  // Without the end of input, frames whose lookahead reaches past the last frame wait.
+  const int produced = s->NumOutputFrames();
+  EXPECT_LT(produced, g.num_frames);
+  int64_t last_t = s->FirstOutputIndex() + produced - 1;
+  for (int i = 0; i < produced; ++i) EXPECT_LE(s->FirstOutputIndex() + i + s->OutputLatency(i), g.num_frames - 1);
+  (void)last_t;
+  EXPECT_FALSE(s->IsReady());
+  s->InputFinished();
+  EXPECT_TRUE(s->IsReady());
+  ASSERT_TRUE(enc->Advance({&s, 1}).ok());
+  EXPECT_EQ(s->NumOutputFrames(), g.num_frames);
+  EXPECT_TRUE(s->IsDone());
+}
+
+TEST(EncoderStreamingTest, Bf16StaysCloseToF32) {
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder({.compute = nn::ComputeType::kBF16});
+  auto out = enc->EncodeOffline(g.features.data(), g.num_feature_frames, {.record_choices = true});
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->num_frames, g.num_frames);
+  // bf16 keeps 8 bits of mantissa: outputs agree to a few percent of the frame's scale.
+  ExpectClose(out->frames, g.out, enc->d_model(), 0.1, "bf16 encoder_out");
+  int same = 0;
+  auto flat = Flatten(out->choices);
+  for (size_t i = 0; i < flat.size(); ++i) same += flat[i] == g.choices[i];
+  EXPECT_GE(same, static_cast<int>(0.8 * flat.size()));
+}
+
+TEST(EncoderStreamingTest, IdleStreamIsSmall) {
+  auto enc = MakeEncoder();
+  auto s = *enc->CreateStream({});
+  EXPECT_LT(s->MemoryBytes(), 16u * 1024);
+}
+
+TEST(EncoderConfigTest, ValidateNamesTheField) {
+  EXPECT_NE(EncoderConfig{.num_threads = 0}.Validate().message().find("num_threads"), std::string::npos);
+  EXPECT_NE(EncoderStreamOptions{.beta = -1}.Validate().message().find("beta"), std::string::npos);
+  EXPECT_FALSE(MakeEncoder()->CreateStream({.max_lookahead_frames = -2}).ok());
+}
+
+}  // namespace
+}  // namespace ancat::asr
