@@ -1,0 +1,449 @@
+#include "client/bench/bench.h"
+
+#include <sndfile.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "asr/audio/audio.h"
+#include "asr/encoder/encoder.h"
+#include "asr/model/model.h"
+#include "asr/model/model_config.h"
+#include "asr/nn/linear.h"
+#include "asr/recognizer.h"
+#include "client/bench/encoder_bench.h"
+#include "client/bench/encoder_flops.h"
+#include "client/bench/matmul_rate.h"
+#include "client/bench/peers.h"
+#include "client/bench/system.h"
+#include "nlohmann/json.hpp"
+
+namespace ancat::bench {
+
+namespace fs = std::filesystem;
+
+absl::Status BenchConfig::Validate() const {
+  if (model_dir.empty()) return absl::InvalidArgumentError("BenchConfig.model_dir is empty");
+  if (audio.empty()) return absl::InvalidArgumentError("BenchConfig.audio is empty");
+  for (const auto& p : peers) {
+    if (p != "pytorch" && p != "onnxruntime") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("BenchConfig.peers: unknown peer '", p, "' (pytorch, onnxruntime)"));
+    }
+  }
+  if (!peers.empty() && repo_dir.empty()) {
+    return absl::InvalidArgumentError("BenchConfig.repo_dir is needed for peers");
+  }
+  if (decoding != "greedy" && decoding != "beam") {
+    return absl::InvalidArgumentError("BenchConfig.decoding must be 'greedy' or 'beam'");
+  }
+  if (cores < 1) return absl::InvalidArgumentError("BenchConfig.cores must be >= 1");
+  if (chunk_ms < 10) return absl::InvalidArgumentError("BenchConfig.chunk_ms must be >= 10");
+  if (!(min_seconds > 0)) return absl::InvalidArgumentError("BenchConfig.min_seconds must be > 0");
+  if (matmul_size < 16) return absl::InvalidArgumentError("BenchConfig.matmul_size must be >= 16");
+  if (!(matmul_seconds > 0)) return absl::InvalidArgumentError("BenchConfig.matmul_seconds must be > 0");
+  if (idle_streams < 0) return absl::InvalidArgumentError("BenchConfig.idle_streams must be >= 0");
+  if (idle_audio_ms < 0) return absl::InvalidArgumentError("BenchConfig.idle_audio_ms must be >= 0");
+  if (capacity.chunk_ms != chunk_ms) {
+    return absl::InvalidArgumentError("BenchConfig.capacity.chunk_ms must equal chunk_ms");
+  }
+  return capacity.Validate();
+}
+
+std::string BenchConfig::ToString() const {
+  return absl::StrFormat(
+      "BenchConfig{model_dir=%s, audio=%s, repo_dir=%s, work_dir=%s, peers=[%s], onnx=%s, "
+      "decoding=%s, cores=%d, chunk_ms=%d, min_seconds=%.1f, matmul_size=%d, "
+      "matmul_seconds=%.2f, capacity=%s, idle_streams=%d, idle_audio_ms=%d, json_out=%s}",
+      model_dir, audio, repo_dir, work_dir, absl::StrJoin(peers, ","), onnx, decoding, cores,
+      chunk_ms, min_seconds, matmul_size, matmul_seconds, capacity.ToString(), idle_streams,
+      idle_audio_ms, json_out);
+}
+
+namespace {
+
+// "key: value  # note" lines on stdout, and the same figures as JSON.
+class Report {
+ public:
+  void Section(const std::string& title) {
+    std::printf("\n[%s]\n", title.c_str());
+    std::fflush(stdout);
+  }
+  void Num(const std::string& key, double value, const char* fmt, const std::string& note = "") {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), fmt, value);
+    Line(key, buf, note);
+    json_[key] = value;
+  }
+  void Str(const std::string& key, const std::string& value, const std::string& note = "") {
+    Line(key, value, note);
+    json_[key] = value;
+  }
+  nlohmann::json& json() { return json_; }
+
+ private:
+  void Line(const std::string& key, const std::string& value, const std::string& note) {
+    if (note.empty()) {
+      std::printf("%s: %s\n", key.c_str(), value.c_str());
+    } else {
+      std::printf("%s: %s  # %s\n", key.c_str(), value.c_str(), note.c_str());
+    }
+    std::fflush(stdout);
+  }
+  nlohmann::json json_;
+};
+
+// The samples every runner gets, as a float WAV (no requantization).
+absl::Status WriteFloatWav(const std::string& path, const std::vector<float>& samples) {
+  SF_INFO info{};
+  info.samplerate = 16000;
+  info.channels = 1;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", sf_strerror(nullptr)));
+  sf_count_t n = sf_write_float(f, samples.data(), samples.size());
+  sf_close(f);
+  if (n != static_cast<sf_count_t>(samples.size())) return absl::InternalError(absl::StrCat("short write to ", path));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<asr::Recognizer>> MakeRecognizer(const BenchConfig& c, int threads) {
+  asr::RecognizerConfig rc;
+  rc.model_dir = c.model_dir;
+  rc.num_threads = threads;
+  return asr::Recognizer::Create(rc);
+}
+
+asr::StreamConfig MakeStreamConfig(const BenchConfig& c) {
+  asr::StreamConfig sc;
+  sc.decoding.method = c.decoding == "greedy" ? asr::DecodingConfig::Method::kGreedy
+                                              : asr::DecodingConfig::Method::kModifiedBeam;
+  return sc;
+}
+
+std::string Quote(const std::string& s) { return "\"" + s + "\""; }
+
+}  // namespace
+
+namespace {
+
+// What the sections share.
+struct Context {
+  explicit Context(const BenchConfig& config) : c(config) {}
+  const BenchConfig& c;
+  Report r;
+  asr::ModelConfig mc;
+  EncoderFlops flops;
+  std::vector<float> samples;
+  double audio_s = 0;
+  std::string wav;
+  std::shared_ptr<const asr::Model> model;
+  Features feats;                    // Ancat's own fbank of the samples
+  std::vector<int> allowed;
+  int one_cpu = 0;
+  std::map<std::string, double> peak;  // "f32_1" -> GFLOP/s of the matmul
+  // Per compute type ("f32", "bf16"): encoder-only seconds per pass.
+  std::map<std::string, EncoderTiming> enc_offline, enc_streaming;
+  std::vector<float> enc_out_f32;    // offline output, for the parity check against torch
+  std::optional<TimedRun> offline, streaming;
+  std::optional<nlohmann::json> torch, ort;
+  int capacity = 0;
+  absl::Status peer_status;
+};
+
+std::vector<std::pair<std::string, asr::nn::ComputeType>> ComputeTypes() {
+  return {{"f32", asr::nn::ComputeType::kF32}, {"bf16", asr::nn::ComputeType::kBF16}};
+}
+
+void Matmuls(Context& x, int threads) {
+  MatmulRateConfig mc{.m = x.c.matmul_size, .k = x.c.matmul_size, .n = x.c.matmul_size,
+                      .seconds = x.c.matmul_seconds, .threads = threads};
+  for (MatmulType t : {MatmulType::kF32, MatmulType::kBF16, MatmulType::kInt8}) {
+    std::string key = absl::StrFormat("matmul_%s_gflops_%dcore", MatmulTypeName(t), threads);
+    auto rate = MeasureMatmulRate(mc, t);
+    if (!rate.ok()) {
+      x.r.Str(key, "unavailable", std::string(rate.status().message()));
+      continue;
+    }
+    x.r.Num(key, rate->gflops, "%.1f", absl::StrFormat("%dx%dx%d, %s", mc.m, mc.k, mc.n, rate->impl));
+    x.peak[absl::StrCat(MatmulTypeName(t), "_", threads)] = rate->gflops;
+  }
+}
+
+double PctOf(const Context& x, double gflops, const std::string& type, int threads) {
+  auto it = x.peak.find(absl::StrCat(type, "_", threads));
+  return it == x.peak.end() || it->second <= 0 ? 0 : 100 * gflops / it->second;
+}
+
+absl::Status Setup(Context& x) {
+  const BenchConfig& c = x.c;
+  x.allowed = AllowedCpus();
+  x.r.Section("setup");
+  x.r.Str("cpu", CpuModel(), absl::StrFormat("%d CPUs allowed", x.allowed.size()));
+  x.r.Num("load_average_start", LoadAverage1(), "%.2f",
+          "1-minute load; other work on the machine skews every figure");
+  auto mc = asr::ModelConfig::FromFile((fs::path(c.model_dir) / "model.json").string());
+  if (!mc.ok()) return mc.status();
+  x.mc = *mc;
+  x.flops = CountEncoderFlops(x.mc);
+  x.r.Str("model", absl::StrFormat("%s %s (%s)", x.mc.name, x.mc.version, c.model_dir),
+          absl::StrFormat("L=%d d=%d heads=%d ffn=%d left=%d W={%s} weights %s",
+                          x.mc.encoder.num_layers, x.mc.encoder.d_model, x.mc.encoder.num_heads,
+                          x.mc.encoder.ffn_dim, x.mc.encoder.left_context,
+                          absl::StrJoin(x.mc.encoder.lookahead_frames, ","), x.mc.weights_dtype));
+  x.r.Num("encoder_mflop_per_frame", x.flops.per_frame() * 1e-6, "%.3f", x.flops.ToString());
+  x.r.Num("encoder_gflop_per_audio_second", x.flops.per_audio_second * 1e-9, "%.4f",
+          "analytic, from model.json");
+  auto samples = asr::ReadAudioFileForModel(c.audio);
+  if (!samples.ok()) return samples.status();
+  x.samples = std::move(*samples);
+  x.audio_s = x.samples.size() / 16000.0;
+  x.wav = (fs::path(c.work_dir) / "audio.wav").string();
+  if (auto s = WriteFloatWav(x.wav, x.samples); !s.ok()) return s;
+  x.r.Str("audio", c.audio,
+          absl::StrFormat("%.2f s at 16 kHz; every runner gets these samples (%s)", x.audio_s, x.wav));
+  x.r.Str("decoding", c.decoding, absl::StrFormat("recognizer figures; chunk %d ms", c.chunk_ms));
+  auto model = asr::Model::Load(c.model_dir, {.load_tokenizer = false});
+  if (!model.ok()) return model.status();
+  x.model = *model;
+  auto feats = ComputeFeatures(c.model_dir, x.samples);
+  if (!feats.ok()) return feats.status();
+  x.feats = std::move(*feats);
+  return absl::OkStatus();
+}
+
+// Encoder alone on one core, per compute type: the like-for-like figures against the peers.
+absl::Status EncoderOneCore(Context& x) {
+  for (const auto& [name, type] : ComputeTypes()) {
+    auto enc = asr::Encoder::Create(x.model, {.num_threads = 1, .compute = type});
+    if (!enc.ok()) {
+      x.r.Str("ancat_encoder_" + name, "unavailable", std::string(enc.status().message()));
+      continue;
+    }
+    if (name == "f32") {
+      x.r.Num("encoder_mflop_per_frame_engine", 2e-6 * (*enc)->MacsPerFrame(), "%.3f",
+              "the engine's own count, for comparison");
+    }
+    auto off = TimeEncoderOffline(**enc, x.feats, x.c.min_seconds,
+                                  name == "f32" ? &x.enc_out_f32 : nullptr);
+    if (!off.ok()) return off.status();
+    x.enc_offline[name] = *off;
+    double gf = off->frames * x.flops.per_frame() / off->median_s * 1e-9;
+    x.r.Num("ancat_encoder_offline_rtf_1core_" + name, off->median_s / x.audio_s, "%.5f",
+            absl::StrFormat("EncodeOffline on fbank: %.4f s per pass, %.1f GFLOP/s = %.0f%% of %s matmul",
+                            off->median_s, gf, PctOf(x, gf, name, 1), name));
+    auto st = TimeEncoderStreaming(**enc, x.feats, x.c.chunk_ms / 10, x.c.min_seconds);
+    if (!st.ok()) return st.status();
+    x.enc_streaming[name] = *st;
+    gf = st->frames * x.flops.per_frame() / st->median_s * 1e-9;
+    x.r.Num("ancat_encoder_streaming_rtf_1core_" + name, st->median_s / x.audio_s, "%.5f",
+            absl::StrFormat("%d fbank rows per Advance: %.4f s per pass, %.1f GFLOP/s = %.0f%% of %s matmul",
+                            x.c.chunk_ms / 10, st->median_s, gf, PctOf(x, gf, name, 1), name));
+  }
+  return absl::OkStatus();
+}
+
+// The whole recognizer (fbank + encoder + search) through the public API, one core.
+absl::Status RecognizerOneCore(Context& x) {
+  const asr::StreamConfig sc = MakeStreamConfig(x.c);
+  auto rec = MakeRecognizer(x.c, 1);
+  if (!rec.ok()) return rec.status();
+  auto off = MeasureOffline(**rec, sc, x.samples, x.c.min_seconds);
+  if (!off.ok()) return off.status();
+  x.offline = *off;
+  x.r.Num("ancat_offline_rtf_1core", off->rtf(), "%.5f",
+          absl::StrFormat("RecognizeClip (fbank+encoder+search): %.4f s per pass, %.2f cores busy",
+                          off->wall_s, off->cpu_s / off->wall_s));
+  auto st = MeasureStreaming(**rec, sc, x.samples, x.c.chunk_ms, x.c.min_seconds);
+  if (!st.ok()) return st.status();
+  x.streaming = *st;
+  x.r.Num("ancat_streaming_rtf_1core", st->rtf(), "%.5f",
+          absl::StrFormat("one stream, %d ms chunks, DecodeStreams per chunk: %.4f s per pass, %.2f cores busy",
+                          x.c.chunk_ms, st->wall_s, st->cpu_s / st->wall_s));
+  x.r.Str("ancat_transcript", Quote(st->text), "of the streaming pass (a sanity check, not a score)");
+  return absl::OkStatus();
+}
+
+void Peers(Context& x) {
+  const BenchConfig& c = x.c;
+  PeerConfig pc{.repo_dir = c.repo_dir, .model_dir = c.model_dir, .audio_wav = x.wav,
+                .work_dir = c.work_dir, .onnx = c.onnx, .threads = 1, .cpus = {x.one_cpu},
+                .min_seconds = c.min_seconds, .chunk_frames = c.chunk_ms / 10};
+  x.r.Section("peers (same core, 1 thread, same weights and samples)");
+  bool want_ort = std::count(c.peers.begin(), c.peers.end(), "onnxruntime") > 0;
+  bool want_torch = std::count(c.peers.begin(), c.peers.end(), "pytorch") > 0;
+  // The torch peer also writes the features and reference output the ORT peer uses.
+  auto t = RunTorchPeer(pc);
+  if (!t.ok()) {
+    x.peer_status = t.status();
+    x.r.Str("pytorch", "unavailable", std::string(t.status().message()));
+  } else {
+    x.torch = *t;
+    auto tf = ReadFeatures((fs::path(c.work_dir) / "features.f32").string(), x.feats.dim);
+    if (tf.ok()) {
+      x.r.Num("fbank_max_abs_diff_ancat_vs_torchaudio", MaxAbsDiff(x.feats.data, tf->data), "%.2g",
+              "same samples, log-mel values");
+    }
+    auto te = ReadFeatures((fs::path(c.work_dir) / "torch_encoder_out.f32").string(), x.mc.encoder.d_model);
+    if (te.ok() && !x.enc_out_f32.empty()) {
+      x.r.Num("encoder_max_abs_diff_ancat_f32_vs_pytorch", MaxAbsDiff(x.enc_out_f32, te->data), "%.2g",
+              "offline encoder output: the peers compute the same function");
+    }
+  }
+  if (x.torch && want_torch) {
+    const auto& j = *x.torch;
+    x.r.Str("pytorch_version", j.value("version", "?"), absl::StrCat("BLAS: ", j.value("blas", "?")));
+    x.r.Num("pytorch_offline_rtf_1core", j["offline"].value("median_s", 0.0) / x.audio_s, "%.5f",
+            j["offline"].value("what", ""));
+    x.r.Num("pytorch_streaming_rtf_1core", j["streaming"].value("median_s", 0.0) / x.audio_s, "%.5f",
+            absl::StrFormat("%s; max |diff| vs offline %.2g", j["streaming"].value("what", ""),
+                            j["streaming"].value("max_abs_diff_vs_offline", -1.0)));
+  }
+  if (want_ort) {
+    auto o = x.torch ? RunOrtPeer(pc)
+                     : absl::StatusOr<nlohmann::json>(
+                           absl::FailedPreconditionError("needs the pytorch peer's features"));
+    if (o.ok()) {
+      x.ort = *o;
+      const auto& j = *x.ort;
+      x.r.Str("onnxruntime_version", j.value("version", "?"), j.value("onnx", ""));
+      x.r.Num("onnxruntime_offline_rtf_1core", j["offline"].value("median_s", 0.0) / x.audio_s, "%.5f",
+              absl::StrFormat("%s; max |diff| vs pytorch %.2g", j["offline"].value("what", ""),
+                              j.value("max_abs_diff_vs_torch", -1.0)));
+    } else {
+      x.peer_status = o.status();
+      x.r.Str("onnxruntime", "unavailable", std::string(o.status().message()));
+    }
+  }
+}
+
+absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
+  const BenchConfig& c = x.c;
+  const int n = static_cast<int>(cores.size());
+  const asr::StreamConfig sc = MakeStreamConfig(c);
+  auto rec = MakeRecognizer(c, n);
+  if (!rec.ok()) return rec.status();
+  CapacityConfig cap = c.capacity;
+  auto capacity = FindCapacity(**rec, sc, x.samples, cap);
+  if (!capacity.ok()) return capacity.status();
+  for (const auto& p : capacity->points) {
+    std::printf("  streams %4d: step mean %7.2f ms  p50 %7.2f  p%.0f %7.2f  max %7.2f  cores %.2f  %s\n",
+                p.streams, p.mean_ms, p.p50_ms, cap.tail_pct, p.tail_ms, p.max_ms, p.cpu_cores,
+                p.sustained ? "real time" : "too slow");
+    x.r.json()["capacity_points"].push_back(
+        {{"streams", p.streams}, {"mean_ms", p.mean_ms}, {"p50_ms", p.p50_ms},
+         {"tail_ms", p.tail_ms}, {"max_ms", p.max_ms}, {"cores", p.cpu_cores},
+         {"sustained", p.sustained}});
+  }
+  x.capacity = capacity->max_streams;
+  x.r.Num(absl::StrFormat("ancat_realtime_streams_%dcores", n), x.capacity, "%.0f",
+          absl::StrFormat("recognizer (%s), lockstep %d ms chunks: largest N with mean step <= %.0f%% "
+                          "of %d ms and p%.0f <= %d ms",
+                          c.decoding, c.chunk_ms, 100 * cap.margin, c.chunk_ms, cap.tail_pct, c.chunk_ms));
+  // The encoder alone at that batch: achieved GFLOP/s against the matmul rate.
+  const int batch = std::max(1, x.capacity);
+  for (const auto& [name, type] : ComputeTypes()) {
+    auto enc = asr::Encoder::Create(x.model, {.num_threads = n, .compute = type});
+    if (!enc.ok()) continue;
+    auto step = TimeEncoderBatchedStep(**enc, x.feats, batch, c.chunk_ms / 10, cap.measure_s);
+    if (!step.ok()) return step.status();
+    double frames = batch * (c.chunk_ms / double(x.mc.frame_ms));
+    double gf = frames * x.flops.per_frame() / *step * 1e-9;
+    x.r.Num(absl::StrFormat("ancat_encoder_batched_gflops_%dcores_%s", n, name), gf, "%.1f",
+            absl::StrFormat("%d streams x %d ms per Advance: %.2f ms per step = %.0f%% of %d-core %s matmul",
+                            batch, c.chunk_ms, *step * 1e3, PctOf(x, gf, name, n), n, name));
+  }
+  if (c.idle_streams > 0) {
+    auto mem = MeasureIdleStreams(**rec, sc, x.samples, c.idle_streams, c.idle_audio_ms);
+    if (!mem.ok()) return mem.status();
+    x.r.Section("memory");
+    x.r.Num("idle_stream_kb", mem->rss_bytes_per_stream / 1024, "%.1f",
+            absl::StrFormat("RSS growth / %d open streams that each decoded %d ms", mem->streams,
+                            c.idle_audio_ms));
+    x.r.Num("idle_stream_heap_kb", mem->heap_bytes_per_stream / 1024, "%.1f",
+            "malloc bytes in use, same streams");
+  }
+  return absl::OkStatus();
+}
+
+void Ratios(Context& x) {
+  x.r.Section("ratios (peer time / Ancat time on the same core; > 1: Ancat is faster)");
+  auto enc = [&](const std::map<std::string, EncoderTiming>& m, const std::string& type) {
+    auto it = m.find(type);
+    return it == m.end() ? 0.0 : it->second.median_s;
+  };
+  auto ratio = [&](const std::string& key, double peer_s, double ancat_s, const std::string& note) {
+    if (peer_s > 0 && ancat_s > 0) x.r.Num(key, peer_s / ancat_s, "%.2f", note);
+  };
+  const bool torch = x.torch && std::count(x.c.peers.begin(), x.c.peers.end(), "pytorch");
+  for (const auto& [name, type] : ComputeTypes()) {
+    if (torch) {
+      ratio("speedup_encoder_offline_vs_pytorch_" + name, (*x.torch)["offline"].value("median_s", 0.0),
+            enc(x.enc_offline, name), "both: encoder on the whole utterance's fbank");
+      ratio("speedup_encoder_streaming_vs_pytorch_" + name, (*x.torch)["streaming"].value("median_s", 0.0),
+            enc(x.enc_streaming, name), "both: encoder stepped 40 ms at a time with caches, each node once");
+    }
+    if (x.ort) {
+      ratio("speedup_encoder_offline_vs_onnxruntime_" + name, (*x.ort)["offline"].value("median_s", 0.0),
+            enc(x.enc_offline, name), "both: encoder on the whole utterance's fbank");
+    }
+  }
+  if (torch && x.streaming) {
+    ratio("speedup_recognizer_streaming_vs_pytorch_encoder", (*x.torch)["streaming"].value("median_s", 0.0),
+          x.streaming->wall_s, "Ancat does more here: fbank + encoder + search per chunk");
+  }
+  if (x.ort && x.offline) {
+    ratio("speedup_recognizer_offline_vs_onnxruntime_encoder", (*x.ort)["offline"].value("median_s", 0.0),
+          x.offline->wall_s, "Ancat does more here: fbank + encoder + search");
+  }
+}
+
+}  // namespace
+
+absl::Status RunBench(const BenchConfig& c) {
+  if (auto s = c.Validate(); !s.ok()) return s;
+  std::error_code ec;
+  fs::create_directories(c.work_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create work_dir ", c.work_dir));
+  Context x(c);
+  if (auto s = Setup(x); !s.ok()) return s;
+
+  // One core: the whole process (and later the peers) on the quieter CPU.
+  x.one_cpu = QuietestCpu(x.allowed, 0.3);
+  if (auto s = PinProcess({x.one_cpu}); !s.ok()) return s;
+  asr::nn::SetNumThreads(1);
+  x.r.Section(absl::StrFormat("one core (cpu %d, 1 thread)", x.one_cpu));
+  Matmuls(x, 1);
+  if (auto s = EncoderOneCore(x); !s.ok()) return s;
+  if (auto s = RecognizerOneCore(x); !s.ok()) return s;
+  if (!c.peers.empty()) Peers(x);
+
+  // N cores: cross-stream batching.
+  std::vector<int> cores(x.allowed.begin(),
+                         x.allowed.begin() + std::min<size_t>(c.cores, x.allowed.size()));
+  if (auto s = PinProcess(cores); !s.ok()) return s;
+  const int n = static_cast<int>(cores.size());
+  asr::nn::SetNumThreads(n);
+  x.r.Section(absl::StrFormat("%d cores (cpus %s), %d threads, cross-stream batching", n,
+                              absl::StrJoin(cores, ","), n));
+  Matmuls(x, n);
+  if (auto s = ManyCores(x, cores); !s.ok()) return s;
+
+  Ratios(x);
+  x.r.Num("load_average_end", LoadAverage1(), "%.2f");
+  if (!c.json_out.empty()) {
+    std::ofstream f(c.json_out);
+    f << x.r.json().dump(2) << "\n";
+  }
+  return x.peer_status;
+}
+
+}  // namespace ancat::bench
