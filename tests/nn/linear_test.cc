@@ -1,0 +1,125 @@
+#include "asr/nn/linear.h"
+
+#include <cmath>
+#include <random>
+
+#include "gtest/gtest.h"
+
+namespace ancat::asr::nn {
+namespace {
+
+std::vector<float> Random(size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+// y = x W^T + b in double, the reference.
+std::vector<double> Naive(const std::vector<float>& x, int xs, int rows, const std::vector<float>& w,
+                          const std::vector<float>& b, int out, int in) {
+  std::vector<double> y(static_cast<size_t>(rows) * out);
+  for (int r = 0; r < rows; ++r)
+    for (int o = 0; o < out; ++o) {
+      double s = b.empty() ? 0 : b[o];
+      for (int i = 0; i < in; ++i) s += static_cast<double>(x[r * xs + i]) * w[o * in + i];
+      y[r * out + o] = s;
+    }
+  return y;
+}
+
+TEST(LinearTest, MatchesNaiveForManyShapesAndEpilogues) {
+  std::mt19937 rng(3);
+  for (auto [out, in] : {std::pair{5, 3}, {64, 64}, {100, 37}, {256, 192}}) {
+    auto w = Random(static_cast<size_t>(out) * in, rng, 0.3f);
+    auto b = Random(out, rng);
+    Linear lin(w.data(), b.data(), out, in);
+    EXPECT_EQ(lin.out_dim(), out);
+    EXPECT_EQ(lin.in_dim(), in);
+    for (int rows : {1, 2, 7, 33, 600}) {  // 600 > one call's row limit: split internally
+      const int xs = in + 3;                // strided input rows
+      auto x = Random(static_cast<size_t>(rows) * xs, rng);
+      auto ref = Naive(x, xs, rows, w, b, out, in);
+      std::vector<float> y(static_cast<size_t>(rows) * (out + 2), 7.0f);
+      lin.Forward(x.data(), xs, rows, y.data(), out + 2);  // strided output rows
+      for (int r = 0; r < rows; ++r) {
+        for (int o = 0; o < out; ++o) ASSERT_NEAR(y[r * (out + 2) + o], ref[r * out + o], 1e-4) << rows;
+        EXPECT_EQ(y[r * (out + 2) + out], 7.0f);  // padding untouched
+      }
+      // Epilogues.
+      std::vector<float> relu(static_cast<size_t>(rows) * out), silu(relu.size()), th(relu.size());
+      std::vector<float> acc(relu.size(), 0.5f);
+      std::vector<float> xc(static_cast<size_t>(rows) * in);
+      for (int r = 0; r < rows; ++r) std::copy_n(x.data() + r * xs, in, xc.data() + r * in);
+      lin.Forward(xc.data(), rows, relu.data(), Epilogue::kRelu);
+      lin.Forward(xc.data(), rows, silu.data(), Epilogue::kSilu);
+      lin.Forward(xc.data(), rows, th.data(), Epilogue::kTanh);
+      lin.Forward(xc.data(), rows, acc.data(), Epilogue::kAccumulate);
+      for (size_t i = 0; i < ref.size(); ++i) {
+        const double v = ref[i];
+        ASSERT_NEAR(relu[i], v > 0 ? v : 0, 1e-4);
+        ASSERT_NEAR(silu[i], v / (1 + std::exp(-v)), 1e-4);
+        ASSERT_NEAR(th[i], std::tanh(v), 1e-4);
+        ASSERT_NEAR(acc[i], 0.5 + v, 1e-4);
+      }
+    }
+  }
+}
+
+TEST(LinearTest, PrimitivesAreCachedPerShape) {
+  std::mt19937 rng(1);
+  auto w = Random(32 * 16, rng);
+  Linear lin(w.data(), nullptr, 32, 16);
+  std::vector<float> x(16 * 8, 0.1f), y(32 * 8);
+  for (int i = 0; i < 5; ++i) lin.Forward(x.data(), 8, y.data());
+  EXPECT_EQ(lin.NumCachedPrimitives(), 1u);
+  lin.Forward(x.data(), 4, y.data());
+  lin.Forward(x.data(), 4, y.data(), Epilogue::kRelu);
+  EXPECT_EQ(lin.NumCachedPrimitives(), 3u);
+  for (float v : std::vector<float>(y.begin(), y.begin() + 32)) EXPECT_GE(v, 0.0f);
+}
+
+TEST(LinearTest, StackEqualsSeparateLayers) {
+  std::mt19937 rng(2);
+  auto w1 = Random(24 * 10, rng), b1 = Random(24, rng), w2 = Random(3 * 10, rng), b2 = Random(3, rng);
+  Linear a(w1.data(), b1.data(), 24, 10), b(w2.data(), b2.data(), 3, 10);
+  Linear both = Linear::Stack({&a, &b}, ComputeType::kF32);
+  auto x = Random(5 * 10, rng);
+  std::vector<float> ya(5 * 24), yb(5 * 3), y(5 * 27);
+  a.Forward(x.data(), 5, ya.data());
+  b.Forward(x.data(), 5, yb.data());
+  both.Forward(x.data(), 5, y.data());
+  for (int r = 0; r < 5; ++r) {
+    for (int o = 0; o < 24; ++o) EXPECT_NEAR(y[r * 27 + o], ya[r * 24 + o], 1e-5);
+    for (int o = 0; o < 3; ++o) EXPECT_NEAR(y[r * 27 + 24 + o], yb[r * 3 + o], 1e-5);
+  }
+}
+
+TEST(LinearTest, Bf16IsCloseToF32) {
+  std::mt19937 rng(4);
+  const int out = 128, in = 256, rows = 20;
+  auto w = Random(static_cast<size_t>(out) * in, rng, 0.1f), b = Random(out, rng);
+  auto x = Random(static_cast<size_t>(rows) * in, rng);
+  Linear lin(w.data(), b.data(), out, in, ComputeType::kBF16);
+  EXPECT_EQ(lin.compute_type(), ComputeType::kBF16);
+  std::vector<float> y(static_cast<size_t>(rows) * out);
+  lin.Forward(x.data(), rows, y.data());
+  auto ref = Naive(x, in, rows, w, b, out, in);
+  double max_err = 0, max_ref = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    max_err = std::max(max_err, std::fabs(y[i] - ref[i]));
+    max_ref = std::max(max_ref, std::fabs(ref[i]));
+  }
+  EXPECT_LT(max_err / max_ref, 2e-2);  // 8-bit mantissas, f32 accumulation
+  EXPECT_GT(max_err, 0.0);             // it really ran in bf16
+}
+
+TEST(LinearTest, ParseComputeType) {
+  EXPECT_EQ(*ParseComputeType("bf16"), ComputeType::kBF16);
+  EXPECT_EQ(*ParseComputeType("f32"), ComputeType::kF32);
+  EXPECT_FALSE(ParseComputeType("int3").ok());
+  EXPECT_EQ(ComputeTypeName(ComputeType::kBF16), "bf16");
+}
+
+}  // namespace
+}  // namespace ancat::asr::nn
