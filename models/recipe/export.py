@@ -145,14 +145,16 @@ def export_onnx(model: Transducer, path: str, num_frames: int = 400) -> None:
             return torch.log_softmax(
                 self.m.joiner(self.m.joiner.enc(enc_frame), self.m.joiner.pred(p)), dim=-1)
 
+    import inspect
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     feats = torch.randn(1, num_frames, model.cfg.num_mel_bins)
-    torch.onnx.export(Enc(model), (feats,), path, input_names=["features"],
+    torch.onnx.export(Enc(model), (feats,), path, **legacy, input_names=["features"],
                       output_names=["encoder_out"],
                       dynamic_axes={"features": {1: "T"}, "encoder_out": {1: "T2"}},
                       opset_version=17)
     enc_frame = torch.randn(1, model.cfg.d_model)
     ctx = torch.zeros(1, 2, dtype=torch.long)
-    torch.onnx.export(Step(model), (enc_frame, ctx), path.replace(".onnx", "") + ".joiner.onnx",
+    torch.onnx.export(Step(model), (enc_frame, ctx), path.replace(".onnx", "") + ".joiner.onnx", **legacy,
                       input_names=["encoder_frame", "context"], output_names=["log_probs"],
                       dynamic_axes={"encoder_frame": {0: "N"}, "context": {0: "N"},
                                     "log_probs": {0: "N"}}, opset_version=17)

@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Evaluates exported models (or checkpoints) on JSONL manifests: WER/CER, per-voice WER,
+mean/p90 algorithmic latency, a beta sweep for ANCAT, the causal/fixed/ANCAT table, plots,
+and Debian's pocketsphinx on the same audio as the peer.
+
+  evaluate.py --model causal=models/exp/causal.dir --model fixed=... --model ancat=DIR \
+      --set requests=test_requests.jsonl --set general=test_general.jsonl --set real=real_dev.jsonl \
+      --betas 0,0.5,1,2,4 [--search beam --beam 4 --lm lm.arpa --lm-weight 0.2] \
+      [--peer pocketsphinx] --out results/
+
+A --model value is an exported model folder (model.json) or a train.py checkpoint (then
+--bpe names the tokenizer). The beta sweep applies to models with more than one lookahead
+choice. Writes results.json, table.md, wer_latency.png and lookahead.png under --out.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from audio_io import load_audio  # noqa: E402
+from data import read_manifest  # noqa: E402
+from decode import ArpaLM, ErrorRate, beam_search, greedy_batch  # noqa: E402
+from features import batch_fbank  # noqa: E402
+from model import Transducer, load_model_folder  # noqa: E402
+
+
+def load_any(path: str, bpe: Optional[str], device):
+    """(model, sentencepiece processor, model.json or None) from a folder or a checkpoint."""
+    import sentencepiece as spm
+    if os.path.isdir(path):
+        model, mj = load_model_folder(path, device)
+        sp = spm.SentencePieceProcessor(model_file=os.path.join(path, mj["vocab"]["tokenizer"]))
+        return model, sp, mj
+    from export import load_checkpoint
+    if not bpe:
+        raise SystemExit(f"{path}: a checkpoint needs --bpe")
+    return load_checkpoint(path).to(device).eval(), spm.SentencePieceProcessor(model_file=bpe), None
+
+
+def batches(entries: List[dict], max_seconds: float):
+    order = sorted(range(len(entries)), key=lambda i: entries[i]["duration"])
+    cur, longest = [], 0.0
+    for i in order:
+        d = entries[i]["duration"]
+        if cur and max(longest, d) * (len(cur) + 1) > max_seconds:
+            yield cur
+            cur, longest = [], 0.0
+        cur.append(i)
+        longest = max(longest, d)
+    if cur:
+        yield cur
+
+
+def load_wavs(entries, idx, pool):
+    wavs = list(pool.map(lambda i: load_audio(entries[i]["audio"]), idx))
+    lens = torch.tensor([w.numel() for w in wavs])
+    out = torch.zeros(len(wavs), int(lens.max()))
+    for j, w in enumerate(wavs):
+        out[j, :w.numel()] = w
+    return out, lens
+
+
+@torch.no_grad()
+def run_model(model: Transducer, sp, entries: List[dict], beta: float, max_lookahead, args,
+              device, lm=None, lm_weight=0.0, word_bonus=0.0) -> dict:
+    """Decodes a set; returns error rates, per-voice WER, latency stats and hypotheses."""
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    total, per_voice = ErrorRate(), {}
+    lat_frames: List[np.ndarray] = []
+    hyps: Dict[int, str] = {}
+    frame_ms = model.cfg.frame_ms
+    t0 = time.time()
+    with ThreadPoolExecutor(4) as pool:
+        for idx in batches(entries, args.batch_seconds):
+            wav, wl = load_wavs(entries, idx, pool)
+            feats, flen = batch_fbank(wav.to(device), wl.to(device))
+            e, elen, infos = model.encode(feats, flen, mode="hard", beta=beta,
+                                          max_lookahead=max_lookahead)
+            r = model.latency(infos, elen)
+            if args.search == "greedy":
+                toks = greedy_batch(model, e, elen)
+            else:
+                toks = [beam_search(model, e[j], int(elen[j]), pieces, args.beam, lm, lm_weight,
+                                    word_bonus) for j in range(len(idx))]
+            for j, i in enumerate(idx):
+                n = int(elen[j])
+                lat_frames.append((r[j, :n] - torch.arange(n, device=r.device)).cpu().numpy())
+                text = sp.decode(toks[j])
+                hyps[i] = text
+                ref = entries[i]["text"]
+                total.add(ref, text)
+                per_voice.setdefault(entries[i].get("voice", "unknown"), ErrorRate()).add(ref, text)
+    lat = np.concatenate(lat_frames) * frame_ms if lat_frames else np.zeros(1)
+    return {"wer": total.wer, "cer": total.cer, "utts": total.utts, "words": total.wn,
+            "lat_mean_ms": float(lat.mean()), "lat_p90_ms": float(np.percentile(lat, 90)),
+            "per_voice_wer": {v: round(er.wer, 2) for v, er in sorted(per_voice.items())},
+            "seconds": round(time.time() - t0, 1), "hyps": hyps, "lat": lat}
+
+
+# ---------------------------------------------------------------- peer: pocketsphinx
+
+def _as_wav16(path: str, tmpdir: str) -> str:
+    """pocketsphinx wants 16 kHz 16-bit mono WAV: convert anything else."""
+    if path.lower().endswith(".wav"):
+        with wave.open(path) as w:
+            if (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (16000, 2, 1):
+                return path
+    x = load_audio(path).numpy()
+    out = os.path.join(tmpdir, f"{abs(hash(path))}.wav")
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+    return out
+
+
+def pocketsphinx_one(path: str, tmpdir: str) -> str:
+    res = subprocess.run(["pocketsphinx_continuous", "-infile", _as_wav16(path, tmpdir),
+                          "-logfn", "/dev/null"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True)
+    return " ".join(res.stdout.split())
+
+
+def run_pocketsphinx(entries: List[dict], jobs: int) -> dict:
+    total, per_voice = ErrorRate(), {}
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
+        hyps = list(pool.map(lambda e: pocketsphinx_one(e["audio"], tmp), entries))
+    for e, h in zip(entries, hyps):
+        total.add(e["text"], h)
+        per_voice.setdefault(e.get("voice", "unknown"), ErrorRate()).add(e["text"], h)
+    return {"wer": total.wer, "cer": total.cer, "utts": total.utts, "words": total.wn,
+            "per_voice_wer": {v: round(er.wer, 2) for v, er in sorted(per_voice.items())},
+            "seconds": round(time.time() - t0, 1), "hyps": dict(enumerate(hyps))}
+
+
+# ---------------------------------------------------------------- plots and table
+
+def plot_wer_latency(rows: List[dict], path: str, set_name: str):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    by_model: Dict[str, List[dict]] = {}
+    for r in rows:
+        if r["set"] == set_name and r["model"] != "pocketsphinx":
+            by_model.setdefault(r["model"], []).append(r)
+    for name, rs in sorted(by_model.items()):
+        rs = sorted(rs, key=lambda r: r["lat_mean_ms"])
+        xs, ys = [r["lat_mean_ms"] for r in rs], [r["wer"] for r in rs]
+        if len(rs) > 1:
+            ax.plot(xs, ys, "o-", label=f"{name} (beta sweep)")
+            for r in rs:
+                ax.annotate(f"\u03b2={r['beta']:g}", (r["lat_mean_ms"], r["wer"]), fontsize=7,
+                            textcoords="offset points", xytext=(4, 4))
+        else:
+            ax.plot(xs, ys, "s", markersize=8, label=name)
+    ax.set_xlabel("mean algorithmic latency (ms)")
+    ax.set_ylabel("WER (%)")
+    ax.set_title(f"WER vs latency: {set_name}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def plot_lookahead(model: Transducer, sp, entry: dict, path: str, device, beta: float = 0.0):
+    """Per-layer lookahead choices of one utterance over its spectrogram."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    wav = load_audio(entry["audio"])
+    feats, flen = batch_fbank(wav[None].to(device), torch.tensor([wav.numel()], device=device))
+    e, elen, infos = model.encode(feats, flen, mode="hard", beta=beta)
+    w = model.lookahead.cpu()
+    choices = torch.stack([i["choices"][0].cpu() for i in infos]).numpy()  # [L, T2] indices
+    r = model.latency(infos, elen)[0].cpu()
+    lat = (r - torch.arange(r.numel())).numpy() * model.cfg.frame_ms
+    text = sp.decode(greedy_batch(model, e, elen)[0])
+    n_frames = int(flen[0])
+    fig, axes = plt.subplots(3, 1, figsize=(10, 7), sharex=True,
+                             gridspec_kw={"height_ratios": [2, 2, 1]})
+    axes[0].imshow(feats[0, :n_frames].cpu().numpy().T, origin="lower", aspect="auto",
+                   extent=[0, n_frames / 100.0, 0, 80], cmap="magma")
+    axes[0].set_ylabel("mel bin")
+    axes[0].set_title(f"ref: {entry['text'][:90]}\nhyp: {text[:90]}", fontsize=8)
+    t2, nl, k = choices.shape[1], choices.shape[0], len(w)
+    # Each encoder frame covers 40 ms ending at its last input frame (causal subsampling).
+    cmap = matplotlib.colors.ListedColormap(plt.get_cmap("viridis")(np.linspace(0, 1, max(k, 2)))[:k])
+    im = axes[1].imshow(choices, origin="lower", aspect="auto", cmap=cmap, vmin=-0.5,
+                        vmax=k - 0.5, interpolation="nearest",
+                        extent=[0, t2 * model.cfg.frame_ms / 1000.0, 0.5, nl + 0.5])
+    axes[1].set_ylabel("layer")
+    axes[1].set_yticks(range(1, nl + 1, max(1, nl // 6)))
+    cb = fig.colorbar(im, ax=list(axes), fraction=0.04, pad=0.02, ticks=range(k))
+    cb.ax.set_yticklabels([f"{int(x) * model.cfg.frame_ms} ms" for x in w.tolist()])
+    cb.set_label("lookahead chosen")
+    axes[2].plot(np.arange(t2) * model.cfg.frame_ms / 1000.0, lat, drawstyle="steps-post")
+    axes[2].set_ylabel("latency (ms)")
+    axes[2].set_xlabel("time (s)")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def table_md(rows: List[dict], sets: List[str], lat_all: Dict) -> str:
+    """One line per (model, beta): WER/CER per set, latency over all sets' frames together."""
+    head = "| model | beta | " + " | ".join(f"{s} WER / CER" for s in sets) + \
+           " | mean latency (ms) | p90 latency (ms) |"
+    lines = [head, "|" + "---|" * (4 + len(sets))]
+    keys = []
+    for r in rows:
+        k = (r["model"], r.get("beta"))
+        if k not in keys:
+            keys.append(k)
+    for k in keys:
+        rs = {r["set"]: r for r in rows if (r["model"], r.get("beta")) == k}
+        cells = [f"{rs[s]['wer']:.1f} / {rs[s]['cer']:.1f}" if s in rs else "" for s in sets]
+        if k in lat_all:
+            la = np.concatenate(lat_all[k])
+            lat = f"{la.mean():.0f} | {np.percentile(la, 90):.0f}"
+        else:
+            lat = "n/a | n/a"
+        beta = "" if k[1] is None else f"{k[1]:g}"
+        lines.append(f"| {k[0]} | {beta} | " + " | ".join(cells) + f" | {lat} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", action="append", default=[], help="NAME=DIR_or_CKPT")
+    ap.add_argument("--set", action="append", required=True, help="NAME=MANIFEST")
+    ap.add_argument("--split", default=None, help="only manifest entries of this split")
+    ap.add_argument("--bpe", default=None)
+    ap.add_argument("--betas", default="0,0.5,1,2,4")
+    ap.add_argument("--max-lookahead", type=int, default=None)
+    ap.add_argument("--search", choices=["greedy", "beam"], default="greedy")
+    ap.add_argument("--beam", type=int, default=4)
+    ap.add_argument("--lm", default=None, help="ARPA LM (default: the model folder's, if any)")
+    ap.add_argument("--lm-weight", type=float, default=None)
+    ap.add_argument("--word-bonus", type=float, default=None)
+    ap.add_argument("--no-lm", action="store_true")
+    ap.add_argument("--peer", choices=["pocketsphinx"], default=None)
+    ap.add_argument("--peer-jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--limit", type=int, default=0, help="first N utterances of each set")
+    ap.add_argument("--batch-seconds", type=float, default=600.0)
+    ap.add_argument("--plot-set", default=None, help="set for the WER-latency plot (default first)")
+    ap.add_argument("--plot-utt", type=int, default=0, help="utterance index for lookahead.png")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--device", default="")
+    a = ap.parse_args(argv)
+    device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    os.makedirs(a.out, exist_ok=True)
+
+    sets = {}
+    for s in a.set:
+        name, _, path = s.partition("=")
+        entries = read_manifest(path, a.split)
+        sets[name] = entries[: a.limit] if a.limit else entries
+        print(f"set {name}: {len(sets[name])} utterances", flush=True)
+    betas = [float(b) for b in a.betas.split(",")]
+    rows = []
+    lat_all: Dict = {}
+    ancat_model = None
+    for spec in a.model:
+        name, _, path = spec.partition("=")
+        model, sp, mj = load_any(path, a.bpe, device)
+        lm, lmw, wb = None, 0.0, 0.0
+        if a.search == "beam" and not a.no_lm:
+            lm_path = a.lm or (os.path.join(path, mj["lm"]["file"]) if mj and mj.get("lm") else None)
+            if lm_path:
+                lm = ArpaLM(lm_path)
+                lmw = a.lm_weight if a.lm_weight is not None else (mj["lm"]["weight"] if mj and mj.get("lm") else 0.2)
+                wb = a.word_bonus if a.word_bonus is not None else (mj["lm"]["word_bonus"] if mj and mj.get("lm") else 0.0)
+        sweep = betas if len(model.cfg.lookahead_frames) > 1 else [0.0]
+        if len(model.cfg.lookahead_frames) > 1 and ancat_model is None:
+            ancat_model = (model, sp)
+        for beta in sweep:
+            for sname, entries in sets.items():
+                res = run_model(model, sp, entries, beta, a.max_lookahead, a, device, lm, lmw, wb)
+                hyps = res.pop("hyps")
+                lat_all.setdefault((name, beta), []).append(res.pop("lat"))
+                row = {"model": name, "beta": beta, "set": sname, "search": a.search,
+                       "lm": bool(lm), **res}
+                rows.append(row)
+                print(json.dumps({k: v for k, v in row.items() if k != "per_voice_wer"}),
+                      flush=True)
+                with open(os.path.join(a.out, f"hyps_{name}_b{beta:g}_{sname}.jsonl"), "w") as f:
+                    for i, e in enumerate(entries):
+                        f.write(json.dumps({"audio": e["audio"], "ref": e["text"],
+                                            "hyp": hyps[i], "voice": e.get("voice")}) + "\n")
+    if a.peer == "pocketsphinx":
+        for sname, entries in sets.items():
+            res = run_pocketsphinx(entries, a.peer_jobs)
+            res.pop("hyps")
+            row = {"model": "pocketsphinx", "beta": None, "set": sname, **res}
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "per_voice_wer"}), flush=True)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    md = table_md(rows, list(sets), lat_all)
+    with open(os.path.join(a.out, "table.md"), "w") as f:
+        f.write(md)
+    print(md)
+    plot_set = a.plot_set or next(iter(sets))
+    if a.model:
+        plot_wer_latency(rows, os.path.join(a.out, "wer_latency.png"), plot_set)
+    if ancat_model is not None and sets[plot_set]:
+        ents = sets[plot_set]
+        plot_lookahead(ancat_model[0], ancat_model[1], ents[min(a.plot_utt, len(ents) - 1)],
+                       os.path.join(a.out, "lookahead.png"), device)
+
+
+if __name__ == "__main__":
+    main()
