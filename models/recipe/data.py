@@ -66,14 +66,38 @@ class SpeechDataset(torch.utils.data.Dataset):
     the DataLoader workers only read and augment audio.
     """
 
-    def __init__(self, entries: List[dict], sp_model: str, augment: Optional[Callable] = None,
-                 dither: float = 0.0, waveform: bool = False):
+    def __init__(self, entries: List[dict], sp_model: str,
+                 augment_factory: Optional[Callable] = None, dither: float = 0.0,
+                 waveform: bool = False, augment_prob: float = 1.0, seed: int = 0):
         self.entries = entries
         self.waveform = waveform
         self.sp_model = sp_model
-        self.augment = augment
+        self.augment_factory = augment_factory  # seed -> callable(wave[, babble=list])
+        self.augment_prob = augment_prob
         self.dither = dither
+        self.seed = seed
+        self.epoch = 0
         self._sp = None
+        self._aug = None
+        self._rng = None
+        self._babble: List[torch.Tensor] = []
+        self._aug_babble = False
+
+    def _augmenter(self):
+        """Built lazily in each DataLoader worker with its own seed (forked copies of one
+        augmenter would draw identical random streams)."""
+        if self._aug is None:
+            info = torch.utils.data.get_worker_info()
+            wid = info.id if info is not None else 0
+            seed = (self.seed * 1009 + self.epoch) * 101 + wid
+            self._aug = self.augment_factory(seed)
+            self._rng = random.Random(seed)
+            import inspect
+            try:
+                self._aug_babble = "babble" in inspect.signature(self._aug).parameters
+            except (TypeError, ValueError):
+                self._aug_babble = False
+        return self._aug
 
     def __len__(self):
         return len(self.entries)
@@ -88,8 +112,17 @@ class SpeechDataset(torch.utils.data.Dataset):
         e = self.entries[i]
         try:
             wav = load_audio(e["audio"])
-            if self.augment is not None:
-                wav = self.augment(wav)
+            if self.augment_factory is not None:
+                aug = self._augmenter()
+                if self._rng.random() < self.augment_prob:
+                    clean = wav
+                    wav = aug(wav, babble=self._babble) if self._aug_babble and self._babble \
+                        else aug(wav)
+                    # a small per-worker bank of other utterances for babble noise
+                    if self._aug_babble and clean.numel() > 16000:
+                        if len(self._babble) >= 16:
+                            self._babble.pop(self._rng.randrange(16))
+                        self._babble.append(clean[:16000 * 6].clone())
             if wav.numel() < 400 * 8:
                 raise ValueError("too short")
             wav = wav.clamp(-1.0, 1.0).float()

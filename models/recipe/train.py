@@ -168,19 +168,23 @@ def build_config(args, variant: str) -> ModelConfig:
 
 
 def load_augment(spec: str):
-    """--augment MODULE:ATTR (module path relative to models/recipe, e.g. corpus.augment:make).
+    """--augment MODULE:ATTR (module path relative to models/recipe, e.g. corpus.augment:Augmenter).
 
-    ATTR is a factory returning a callable waveform [N] float -> waveform, or such a callable.
+    Returns a factory seed -> callable(waveform [N] float[, babble=list]) -> waveform. ATTR may
+    be a class or function taking `seed`, or a plain waveform -> waveform callable.
     """
     if not spec:
         return None
+    import inspect
     mod, _, attr = spec.partition(":")
-    obj = getattr(importlib.import_module(mod), attr or "augment")
+    obj = getattr(importlib.import_module(mod), attr or "Augmenter")
     try:
-        made = obj()
-        return made if callable(made) else obj
-    except TypeError:
-        return obj
+        takes_seed = "seed" in inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        takes_seed = False
+    if takes_seed:
+        return lambda seed: obj(seed=seed)
+    return lambda seed: obj
 
 
 class Run:
@@ -287,13 +291,14 @@ def train(args):
           f"device {dev}, variants {args.variant}", flush=True)
     gpu_fbank = args.fbank_on == "device"
     ds = SpeechDataset(entries, args.bpe, load_augment(args.augment), dither=args.dither,
-                       waveform=gpu_fbank)
+                       waveform=gpu_fbank, augment_prob=args.augment_prob, seed=args.seed)
     sampler = BucketBatchSampler(entries, args.max_frames, seed=args.seed,
                                  epoch=runs[0].state["epoch"])
     use_amp = dev.type == "cuda" and args.bf16
     fill = runs[0].model.frontend.cmvn_mean.detach()
 
     def loader():
+        ds.epoch = runs[0].state["epoch"]
         kw = dict(batch_sampler=sampler, collate_fn=collate, num_workers=args.workers)
         if args.workers > 0:
             kw.update(prefetch_factor=4, pin_memory=dev.type == "cuda")
@@ -393,7 +398,10 @@ def main(argv=None):
     t.add_argument("--max-duration", type=float, default=20.0)
     t.add_argument("--dither", type=float, default=1.0)
     t.add_argument("--no-spec-augment", action="store_true")
-    t.add_argument("--augment", default="", help="MODULE:ATTR waveform augmentation")
+    t.add_argument("--augment", default="corpus.augment:Augmenter",
+                   help="MODULE:ATTR waveform augmentation ('' for none)")
+    t.add_argument("--augment-prob", type=float, default=0.9,
+                   help="share of utterances augmented (the rest stay clean)")
     t.add_argument("--budget-minutes", type=float, default=0.0,
                    help="total training time of the run (schedule length), across resumes")
     t.add_argument("--total-steps", type=int, default=0, help="schedule length in steps")

@@ -88,7 +88,8 @@ def test_cli_end_to_end(tmp_path):
             str(tmp_path / "cmvn.json"), "--exp", exp, "--variant", "ancat", "--layers", "2",
             "--d-model", "32", "--heads", "2", "--ffn", "64", "--channels", "4",
             "--joiner-dim", "24", "--vocab-size", "30", "--total-steps", "6", "--workers", "0",
-            "--log-every", "1", "--max-frames", "800", "--device", "cpu", "--warmup", "2"]
+            "--log-every", "1", "--max-frames", "800", "--device", "cpu", "--warmup", "2",
+            "--augment", "corpus.augment:Augmenter", "--augment-prob", "1.0"]
     T.main(args)
     ck = torch_load(os.path.join(exp, "ancat", "last.pt"))
     steps = ck["state"]["step"]
@@ -100,7 +101,8 @@ def test_cli_end_to_end(tmp_path):
     T.main([a if a != "6" else "9" for a in args])
     assert torch_load(os.path.join(exp, "ancat", "last.pt"))["state"]["step"] == 9
     # baselines side by side in one process, fbank in the workers' path this time
-    T.main([a if a != "ancat" else "causal,fixed" for a in args] + ["--fbank-on", "workers"])
+    T.main([a if a != "ancat" else "causal,fixed" for a in args] + ["--fbank-on", "workers",
+                                                                   "--augment", ""])
     assert load_checkpoint(os.path.join(exp, "causal", "last.pt")).cfg.lookahead_frames == [0]
     assert load_checkpoint(os.path.join(exp, "fixed", "last.pt")).cfg.lookahead_frames == [4]
     assert torch_load(os.path.join(exp, "fixed", "last.pt"))["state"]["step"] == 6
