@@ -3,6 +3,8 @@
 // many streams batched equal the same streams one by one.
 #include "asr/recognizer.h"
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +15,7 @@
 #include "asr/model/model.h"
 #include "asr/model/safetensors.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace ancat::asr {
 namespace {
@@ -80,7 +83,19 @@ class RecognizerTest : public ::testing::Test {
     ASSERT_TRUE(r.ok()) << r.status();
     recognizer_ = r->release();
   }
-  static void TearDownTestSuite() { delete recognizer_; }
+  static void TearDownTestSuite() {
+    delete recognizer_;
+    recognizer_ = nullptr;
+  }
+
+ public:
+  // The shared recognizer, created on first use (other suites use it too).
+  static Recognizer* Shared() {
+    if (recognizer_ == nullptr) SetUpTestSuite();
+    return recognizer_;
+  }
+
+ protected:
   static Recognizer* recognizer_;
 };
 Recognizer* RecognizerTest::recognizer_ = nullptr;
@@ -247,6 +262,63 @@ TEST_F(RecognizerTest, InterimResultsComeBeforeFinals) {
     EXPECT_LE(r.p90_lookahead_ms, 160.0 * 2);  // at most W_max per layer, 2 layers
   }
   EXPECT_FALSE(s->AcceptWaveform(g.waveform).ok());  // after InputFinished
+}
+
+// A copy of the tiny model with an n-gram LM (model.json "lm"): loads, decodes with the
+// model's weight and with per-request overrides; a broken ARPA fails Create clearly.
+std::string ModelWithLm(const std::string& name, const std::string& arpa) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / name;
+  fs::create_directories(dir);
+  for (const char* f : {"weights.safetensors", "bpe.model"}) {
+    fs::copy_file(fs::path(kModelDir) / f, dir / f, fs::copy_options::overwrite_existing);
+  }
+  std::ifstream in(kModelDir + "/model.json");
+  nlohmann::json mj = nlohmann::json::parse(in);
+  mj["lm"] = {{"file", "lm.arpa"}, {"weight", 0.3}, {"word_bonus", 0.5}};
+  std::ofstream(dir / "model.json") << mj.dump(2);
+  std::ofstream(dir / "lm.arpa") << arpa;
+  return dir.string();
+}
+
+TEST(RecognizerLm, LoadsAndFusesTheModelsLm) {
+  const std::string dir = ModelWithLm("with-lm", R"(\data\
+ngram 1=5
+ngram 2=2
+
+\1-grams:
+-1.0	</s>
+-99	<s>	-0.3
+-0.5	yin	-0.2
+-0.9	being	-0.2
+-1.5	<unk>
+
+\2-grams:
+-0.2	<s> yin
+-0.1	yin yin
+
+\end\
+)");
+  auto rec = Recognizer::Create({.model_dir = dir});
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  Golden g = LoadGolden();
+  StreamConfig c = BeamConfig(16000);
+  auto fused = (*rec)->RecognizeClip(c, g.waveform);
+  ASSERT_TRUE(fused.ok()) << fused.status();
+  c.decoding.lm_weight = 0.0f;
+  c.decoding.word_bonus = 0.0f;
+  auto plain = (*rec)->RecognizeClip(c, g.waveform);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  // Without fusion the LM model decodes exactly as the model without an LM.
+  auto no_lm = RecognizerTest::Shared()->RecognizeClip(c, g.waveform);
+  ASSERT_TRUE(no_lm.ok());
+  EXPECT_EQ(Finals(*plain), Finals(*no_lm));
+  EXPECT_FALSE(fused->empty());
+
+  const std::string broken = ModelWithLm("broken-lm", "\\data\\\nngram 1=1\n\\1-grams:\n-1 a\n");
+  auto bad = Recognizer::Create({.model_dir = broken});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("n-gram LM"), std::string::npos) << bad.status();
 }
 
 TEST(RecognizerErrors, ClearMessages) {

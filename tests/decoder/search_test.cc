@@ -214,6 +214,32 @@ TEST(BeamSearch, LmFusionChangesTheResult) {
   EXPECT_GT(best.hyp.lm.score(), plain->NBest(1, true)[0].hyp.lm.score());
 }
 
+// The failure a trial saw without look-ahead and spelling cost: gluing pieces into one
+// unknown word ("thecat") instead of starting a new word. Acoustics here slightly prefer the
+// glued piece; the fused search must not.
+TEST(BeamSearch, FusionDoesNotGluePiecesIntoUnknownWords) {
+  auto lm = NgramLm::ParseArpa(kLmArpa);
+  ASSERT_TRUE(lm.ok());
+  // 2 "▁the", 3 "▁cat", 4 "cat" (the same sound without a word start).
+  PieceTable pieces = PieceTable::FromPieces(
+      {"<blk>", "<unk>", "\xE2\x96\x81the", "\xE2\x96\x81" "cat", "cat"}, 0, 1);
+  WordLmFusion fusion(lm->get(), &pieces, {});
+  SyntheticScorer s(5, 2, [](int t, const int32_t* ctx, float* p) {
+    for (int k = 0; k < 5; ++k) p[k] = 0.01f;
+    if (t == 0) p[2] = 1.0f;
+    if (t == 1) p[3] = 0.4f, p[4] = 0.6f;
+    if (t >= 2) p[0] = 1.0f;
+  });
+  auto plain = Search::Create({.beam_search = true, .beam = 4}, &s, &fusion);
+  RunFrames(plain.get(), s, 4);
+  EXPECT_EQ(Text(plain->NBest(1, true)[0].hyp, pieces), " thecat");
+  auto fused = Search::Create({.beam_search = true, .beam = 4, .lm_weight = 0.3f}, &s, &fusion);
+  RunFrames(fused.get(), s, 4);
+  EXPECT_EQ(Text(fused->NBest(1, true)[0].hyp, pieces), " the cat");
+  // Already in the partial ranking (before the final LM completion), thanks to the look-ahead.
+  EXPECT_EQ(Text(fused->Best(), pieces), " the cat");
+}
+
 TEST(LmFusion, LookaheadScoresPartialWordsAndUnknownWordsPayPerCharacter) {
   auto lm = NgramLm::ParseArpa(kLmArpa);
   ASSERT_TRUE(lm.ok());
