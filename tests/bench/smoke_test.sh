@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Smoke test of ancat-bench: runs it on the tiny model with tiny sizes and no peers, and checks
+# that it exits 0 and prints every figure it promises. Asserts no speed.
+set -euo pipefail
+bench=$1 model=$2 audio=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$bench" --model "$model" --audio "$audio" --peers none --work_dir "$work" \
+  --min_seconds 0.05 --matmul_size 64 --matmul_seconds 0.02 --warmup_s 0.1 --measure_s 0.2 \
+  --max_streams 4 --idle_streams 20 --idle_audio_ms 200 --json "$work/bench.json" > "$work/out.txt"
+cat "$work/out.txt"
+fail=0
+for key in encoder_mflop_per_frame encoder_gflop_per_audio_second \
+           matmul_f32_gflops_1core ancat_encoder_offline_rtf_1core_f32 \
+           ancat_encoder_streaming_rtf_1core_f32 ancat_offline_rtf_1core ancat_streaming_rtf_1core \
+           ancat_realtime_streams_2cores ancat_encoder_batched_gflops_2cores_f32 \
+           idle_stream_kb idle_stream_heap_kb load_average_end; do
+  if ! grep -Eq "^$key: [0-9.e+-]+( |$)" "$work/out.txt"; then
+    echo "missing or non-numeric field: $key" >&2
+    fail=1
+  fi
+  grep -q "\"$key\"" "$work/bench.json" || { echo "missing in JSON: $key" >&2; fail=1; }
+done
+grep -Eq '^  streams +1: step mean' "$work/out.txt" || { echo "no capacity table" >&2; fail=1; }
+exit $fail
