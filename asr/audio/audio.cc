@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "asr/audio/internal/ogg_opus_stream.h"
 #include "absl/strings/str_format.h"
 
 namespace ancat::asr {
@@ -387,7 +388,7 @@ absl::Status StreamingResampler::Finish(std::vector<float>* out) {
 // ---------------------------------------------------------------- StreamingAudioConverter
 
 absl::Status AudioFormatConfig::Validate() const {
-  if (encoding != Encoding::kContainer) {
+  if (encoding == Encoding::kLinear16 || encoding == Encoding::kMulaw) {
     if (auto s = CheckRate(sample_rate, "AudioFormatConfig.sample_rate"); !s.ok()) return s;
     if (auto s = CheckChannels(num_channels, "AudioFormatConfig.num_channels"); !s.ok()) return s;
   }
@@ -403,9 +404,10 @@ absl::Status AudioFormatConfig::Validate() const {
 }
 
 std::string AudioFormatConfig::ToString() const {
-  const char* name = encoding == Encoding::kLinear16 ? "LINEAR16"
-                     : encoding == Encoding::kMulaw  ? "MULAW"
-                                                     : "CONTAINER";
+  const char* name = encoding == Encoding::kLinear16   ? "LINEAR16"
+                     : encoding == Encoding::kMulaw    ? "MULAW"
+                     : encoding == Encoding::kOggOpus  ? "OGG_OPUS"
+                                                       : "CONTAINER";
   return absl::StrFormat(
       "AudioFormatConfig(encoding=%s, sample_rate=%d, num_channels=%d, output_sample_rate=%d, "
       "max_container_bytes=%d)",
@@ -420,6 +422,17 @@ absl::StatusOr<std::unique_ptr<StreamingAudioConverter>> StreamingAudioConverter
     const AudioFormatConfig& config) {
   if (auto s = config.Validate(); !s.ok()) return s;
   std::unique_ptr<StreamingAudioConverter> converter(new StreamingAudioConverter(config));
+  if (config.encoding == AudioFormatConfig::Encoding::kOggOpus) {
+    const int out_rate = config.output_sample_rate;
+    const int decode_rate = internal::OggOpusStream::IsOpusRate(out_rate) ? out_rate : 48000;
+    converter->opus_ = std::make_unique<internal::OggOpusStream>(decode_rate);
+    if (out_rate != 0 && out_rate != decode_rate) {
+      auto resampler = StreamingResampler::Create(decode_rate, out_rate);
+      if (!resampler.ok()) return resampler.status();
+      converter->resampler_ = std::move(*resampler);
+    }
+    return converter;
+  }
   if (config.encoding != AudioFormatConfig::Encoding::kContainer &&
       config.output_sample_rate != 0) {
     auto resampler = StreamingResampler::Create(config.sample_rate, config.output_sample_rate);
@@ -453,6 +466,14 @@ absl::Status StreamingAudioConverter::Accept(std::string_view bytes, std::vector
     pending_.append(bytes);
     return absl::OkStatus();
   }
+  if (opus_ != nullptr) {
+    std::vector<float> decoded;
+    if (auto s = opus_->Accept(bytes, &decoded); !s.ok()) return s;
+    input_frames_ += static_cast<int64_t>(decoded.size());
+    if (resampler_ != nullptr) return resampler_->Accept(decoded, out);
+    out->insert(out->end(), decoded.begin(), decoded.end());  // decoded at the output rate
+    return absl::OkStatus();
+  }
   const RawEncoding encoding = config_.encoding == AudioFormatConfig::Encoding::kLinear16
                                    ? RawEncoding::kLinear16
                                    : RawEncoding::kMulaw;
@@ -480,6 +501,10 @@ absl::Status StreamingAudioConverter::Finish(std::vector<float>* out) {
     auto mono = DownmixToMono(audio->samples, audio->num_channels);
     if (!mono.ok()) return mono.status();
     return Emit(std::move(*mono), audio->sample_rate, out);
+  }
+  if (opus_ != nullptr) {
+    if (auto s = opus_->Finish(); !s.ok()) return s;
+    return resampler_ != nullptr ? resampler_->Finish(out) : absl::OkStatus();
   }
   if (!pending_.empty()) {
     const size_t left = pending_.size();

@@ -25,6 +25,9 @@
 #include "absl/types/span.h"
 
 namespace ancat::asr {
+namespace internal {
+class OggOpusStream;
+}
 
 // The rate every model takes (models/FORMAT.md, frontend.sample_rate).
 inline constexpr int kModelSampleRate = 16000;
@@ -117,11 +120,14 @@ struct AudioFormatConfig {
     kLinear16,   // raw, needs sample_rate and num_channels
     kMulaw,      // raw, needs sample_rate and num_channels
     kContainer,  // a file format with a header (WAV, FLAC, OGG/Opus, ...): read at Finish()
+    kOggOpus,    // Ogg Opus (mono or stereo), read page by page as it arrives
   };
   Encoding encoding = Encoding::kLinear16;
-  int sample_rate = 16000;   // raw encodings; ignored for kContainer (the header says)
-  int num_channels = 1;      // raw encodings; ignored for kContainer
-  int output_sample_rate = kModelSampleRate;  // 0 = keep the input rate (no resampling)
+  int sample_rate = 16000;   // raw encodings; ignored for kContainer/kOggOpus (header says)
+  int num_channels = 1;      // raw encodings; ignored for kContainer/kOggOpus
+  // 0 = keep the input rate (no resampling; kOggOpus then gives 48 kHz, Opus's own rate).
+  // kOggOpus decodes natively at 8/12/16/24/48 kHz, other rates go through the resampler.
+  int output_sample_rate = kModelSampleRate;
   int64_t max_container_bytes = 64 << 20;     // container bytes buffered at most
 
   absl::Status Validate() const;
@@ -129,7 +135,8 @@ struct AudioFormatConfig {
 };
 
 // Bytes in (any chunking, a sample may straddle two chunks), mono floats out at
-// output_sample_rate. Raw encodings produce output per chunk; container formats cannot be
+// output_sample_rate. Raw encodings produce output per chunk, Ogg Opus per completed Ogg page
+// (about every 20 ms to 1 s, as the encoder paged it); other container formats cannot be
 // read before their end is known, so they are buffered and produced by Finish().
 class StreamingAudioConverter {
  public:
@@ -144,7 +151,8 @@ class StreamingAudioConverter {
   // End of stream: DataLoss if a partial frame is left over; reads buffered containers.
   absl::Status Finish(std::vector<float>* out);
 
-  // Input frames taken so far, at the input rate (for raw encodings).
+  // Input frames taken so far: at the input rate for raw encodings, at the decoding rate
+  // for kOggOpus, after Finish() for kContainer.
   int64_t input_frames() const { return input_frames_; }
 
  private:
@@ -154,6 +162,7 @@ class StreamingAudioConverter {
   AudioFormatConfig config_;
   std::string pending_;  // raw: bytes of an incomplete frame; container: the whole stream
   std::unique_ptr<StreamingResampler> resampler_;
+  std::unique_ptr<internal::OggOpusStream> opus_;
   int64_t input_frames_ = 0;
   bool finished_ = false;
 };

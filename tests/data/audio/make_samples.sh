@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the bundled test audio from ../shared/data/real-speech (LibriSpeech test-other,
-# CC BY 4.0; see README.md here). Needs sox and opusdec (opus-tools). Deterministic.
+# CC BY 4.0; see README.md here). Needs sox, opusdec and opusenc (opus-tools). Deterministic.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=${REAL_SPEECH:-$here/../../../../shared/data/real-speech}/librispeech/test-other
@@ -28,6 +28,9 @@ open("speech_8k_mulaw.wav", "wb").write(b"RIFF" + struct.pack("<I", len(body)) +
 PY
 # Stereo 44.1 kHz, 1.2 s: left = speech, right = the same at half gain.
 sox -R speech_16k.wav -r 44100 -b 16 stereo_44k.wav trim 0 1.2 remix 1 1v0.5
+
+# Stereo Ogg Opus (for the streaming reader); fixed serial number for reproducibility.
+opusenc --quiet --serial 1 --bitrate 32 stereo_44k.wav stereo_44k.opus
 
 # Bad inputs.
 : > empty.wav
