@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config ninja-build git
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
-  libsndfile1-dev libsoxr-dev libfftw3-dev
+  libsndfile1-dev libsoxr-dev libfftw3-dev libogg-dev libopus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libsentencepiece-dev sentencepiece
