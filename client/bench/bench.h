@@ -25,6 +25,7 @@ struct BenchConfig {
   int matmul_size = 1024;                // m = k = n of the peak-rate matmul
   double matmul_seconds = 0.5;
   CapacityConfig capacity;
+  int batch_streams = 128;               // also time the encoder at this batch (0: only at capacity)
   int idle_streams = 1000;               // streams for the memory measurement
   int idle_audio_ms = 500;               // audio each of them decodes first
   std::string json_out;                  // also write every figure here (optional)

@@ -33,6 +33,7 @@ ABSL_FLAG(double, tail_pct, 95, "real time: this percentile of steps <= chunk");
 ABSL_FLAG(double, warmup_s, 1.0, "audio per stream before the timed steps");
 ABSL_FLAG(double, measure_s, 4.0, "audio per stream that is timed");
 ABSL_FLAG(int, max_streams, 512, "largest N the capacity search tries");
+ABSL_FLAG(int, batch_streams, 128, "also time the batched encoder at this many streams (0: no)");
 ABSL_FLAG(int, idle_streams, 1000, "streams for the memory measurement (0: skip)");
 ABSL_FLAG(int, idle_audio_ms, 500, "audio each idle stream decodes first");
 ABSL_FLAG(std::string, json, "", "also write the figures as JSON here");
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
                 .tail_pct = absl::GetFlag(FLAGS_tail_pct), .warmup_s = absl::GetFlag(FLAGS_warmup_s),
                 .measure_s = absl::GetFlag(FLAGS_measure_s),
                 .max_streams = absl::GetFlag(FLAGS_max_streams)};
+  c.batch_streams = absl::GetFlag(FLAGS_batch_streams);
   c.idle_streams = absl::GetFlag(FLAGS_idle_streams);
   c.idle_audio_ms = absl::GetFlag(FLAGS_idle_audio_ms);
   c.json_out = absl::GetFlag(FLAGS_json);

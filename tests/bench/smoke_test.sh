@@ -7,7 +7,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bench" --model "$model" --audio "$audio" --peers none --work_dir "$work" \
   --min_seconds 0.05 --matmul_size 64 --matmul_seconds 0.02 --warmup_s 0.1 --measure_s 0.2 \
-  --max_streams 4 --idle_streams 20 --idle_audio_ms 200 --json "$work/bench.json" > "$work/out.txt"
+  --max_streams 4 --batch_streams 3 --idle_streams 20 --idle_audio_ms 200 --json "$work/bench.json" > "$work/out.txt"
 cat "$work/out.txt"
 fail=0
 for key in encoder_mflop_per_frame encoder_gflop_per_audio_second \
