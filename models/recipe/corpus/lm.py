@@ -1,0 +1,168 @@
+"""Word n-gram LM (ARPA) from the training text with Debian's IRSTLM.
+
+Modified Kneser-Ney ("improved-kneser-ney", IRSTLM's improved shift-beta) 4-gram, built with
+build-lm.sh, compiled to ARPA with compile-lm and pruned with prune-lm (raising the threshold
+until the ARPA is at most --max-mb), then evaluated (perplexity, OOV rate) on the held-out text.
+IRSTLM is needed only here (package irstlm), not by CI.
+
+  python3 -m corpus.lm --text work/text --out work/lm.arpa [--order 4 --max-mb 8]
+  python3 -m corpus.lm --text work/text --out work/lm.arpa --pocketsphinx-blend 0.5
+
+--pocketsphinx-blend W also converts Debian's pocketsphinx-en-us general US English LM (its
+binary en-us.lm.bin, which Debian's sphinx_lm_convert cannot convert: it crashes) through the
+pocketsphinx Python API and linearly interpolates it with the corpus LM (IRSTLM interpolate-lm).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from corpus import text as T  # noqa: E402
+
+IRSTLM = os.environ.get("IRSTLM", "/usr/lib/irstlm")
+
+
+def _bin(name: str) -> str:
+    p = os.path.join(IRSTLM, "bin", name)
+    if not os.path.exists(p):
+        raise SystemExit(f"lm: {p} missing: install Debian's irstlm (apt-get install irstlm)")
+    return p
+
+
+def _run(argv, **kw):
+    env = dict(os.environ, IRSTLM=IRSTLM, PATH=os.path.join(IRSTLM, "bin") + ":" + os.environ["PATH"])
+    return subprocess.run(argv, env=env, check=True, **kw)
+
+
+def write_sentences(sentences, path: str) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for s in sentences:
+            f.write(f"<s> {s} </s>\n")
+
+
+def arpa_counts(path: str) -> dict:
+    counts = {}
+    with open(path, encoding="utf-8", errors="ignore") as f:
+        for line in f:
+            m = re.match(r"ngram\s+(\d+)=\s*(\d+)", line)
+            if m:
+                counts[int(m.group(1))] = int(m.group(2))
+            elif line.startswith("\\1-grams"):
+                break
+    return counts
+
+
+def perplexity(arpa: str, sentences: list[str]) -> dict:
+    """compile-lm --eval on held-out sentences: perplexity and OOV rate."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        for s in sentences:
+            f.write(f"<s> {s} </s>\n")
+        name = f.name
+    try:
+        out = _run([_bin("compile-lm"), arpa, f"--eval={name}"], capture_output=True, text=True)
+    finally:
+        os.remove(name)
+    txt = out.stdout + out.stderr
+    m = re.search(r"PP=([\d.]+)", txt)
+    oov = re.search(r"OOV=([\d.]+)%", txt)
+    res = {"ppl": float(m.group(1)) if m else None}
+    if oov:
+        res["oov_rate"] = round(float(oov.group(1)) / 100, 4)
+    return res
+
+
+def build(sentences: list[str], out: str, order: int, max_mb: float, work: str,
+          smoothing: str = "improved-kneser-ney") -> dict:
+    os.makedirs(work, exist_ok=True)
+    txt = os.path.join(work, "lm_text.gz")
+    write_sentences(sentences, txt)
+    ilm = os.path.join(work, "lm.ilm.gz")
+    tmp = os.path.join(work, "stat")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _run([_bin("build-lm.sh"), "-i", f"gunzip -c {txt}", "-n", str(order), "-o", ilm,
+          "-k", "4", "-s", smoothing, "-t", tmp], stdout=subprocess.DEVNULL)
+    full = os.path.join(work, "lm.full.arpa")
+    _run([_bin("compile-lm"), "--text=yes", ilm, full], stdout=subprocess.DEVNULL)
+    stats = {"order": order, "smoothing": smoothing, "full_counts": arpa_counts(full),
+             "full_mb": round(os.path.getsize(full) / 2**20, 1)}
+    # Prune (entropy-like threshold on conditional probabilities) until the file fits.
+    chosen, thr = full, 0.0
+    for thr in (0.0, 1e-7, 3e-7, 1e-6, 1.5e-6, 2e-6, 3e-6, 5e-6, 1e-5, 3e-5, 1e-4):
+        if thr == 0.0:
+            cand = full
+        else:
+            cand = os.path.join(work, f"lm.prune{thr:g}.arpa")
+            _run([_bin("prune-lm"), f"--threshold={','.join([str(thr)] * (order - 1))}", full, cand],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        chosen = cand
+        if os.path.getsize(cand) <= max_mb * 2**20:
+            break
+    shutil.copyfile(chosen, out)
+    stats.update({"prune_threshold": thr, "counts": arpa_counts(out),
+                  "mb": round(os.path.getsize(out) / 2**20, 2)})
+    return stats
+
+
+def pocketsphinx_arpa(dst: str) -> str:
+    """Convert Debian's pocketsphinx-en-us binary LM to ARPA via the Python API."""
+    cands = glob.glob("/usr/share/pocketsphinx/model/en-us/en-us.lm.bin")
+    if not cands:
+        raise SystemExit("lm: pocketsphinx-en-us not installed")
+    from pocketsphinx import NGramModel  # Debian's python3-pocketsphinx
+    lm = NGramModel.readfile(cands[0]) if hasattr(NGramModel, "readfile") else NGramModel(cands[0])
+    lm.write(dst, "arpa") if hasattr(lm, "write") else None
+    return dst
+
+
+def lowercase_arpa(src: str, dst: str) -> None:
+    """Lower-case the words of an ARPA file (pocketsphinx uses lower case already; this also
+    drops entries with characters outside the corpus alphabet)."""
+    with open(src, encoding="utf-8", errors="ignore") as f, open(dst, "w", encoding="utf-8") as g:
+        for line in f:
+            g.write(line.lower() if not line.startswith("\\") else line)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--text", required=True, help="folder from corpus.text build")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--order", type=int, default=4)
+    ap.add_argument("--max-mb", type=float, default=8.0)
+    ap.add_argument("--smoothing", default="improved-kneser-ney")
+    ap.add_argument("--work", default=None)
+    ap.add_argument("--pocketsphinx-blend", type=float, default=0.0)
+    a = ap.parse_args(argv)
+    work = a.work or os.path.join(os.path.dirname(os.path.abspath(a.out)), "lm_work")
+    sentences = [s for _, s in T.read_train(a.text)]
+    stats = build(sentences, a.out, a.order, a.max_mb, work, a.smoothing)
+    for name in ("test_va", "test_gen"):
+        p = os.path.join(a.text, name + ".txt")
+        if os.path.exists(p):
+            stats[name] = perplexity(a.out, [ln.strip() for ln in open(p) if ln.strip()])
+    if a.pocketsphinx_blend > 0:
+        ps = os.path.join(work, "pocketsphinx.arpa")
+        pocketsphinx_arpa(ps)
+        lst = os.path.join(work, "interp.lst")
+        w = a.pocketsphinx_blend
+        with open(lst, "w") as f:
+            f.write(f"LMINTERPOLATION 2\n{1 - w} {a.out}\n{w} {ps}\n")
+        blend = a.out.replace(".arpa", ".blend.arpa")
+        _run([_bin("interpolate-lm"), lst, "--text=yes", blend], stdout=subprocess.DEVNULL)
+        stats["blend"] = {"file": blend, "weight_pocketsphinx": w}
+    with open(a.out + ".json", "w") as f:
+        json.dump(stats, f, indent=1)
+    print(json.dumps(stats))
+
+
+if __name__ == "__main__":
+    main()
