@@ -162,8 +162,20 @@ absl::StatusOr<nlohmann::json> RunOrtPeer(const PeerConfig& config) {
       return absl::UnavailableError(absl::StrCat("ONNX export failed: ", child->err_tail));
     }
   }
+  // The streaming pieces (onnx_streaming_export.py) of the same weights.
+  const std::string stream_dir = (w / "onnx-streaming").string();
+  {
+    std::vector<std::string> argv = {config.python, PeersDir(config) + "/onnx_streaming_export.py",
+                                     "--model", config.model_dir, "--out", stream_dir};
+    auto child = RunChild(argv, {}, config.cpus, (w / "onnx_streaming_export.log").string());
+    if (!child.ok()) return child.status();
+    if (child->exit_code != 0) {
+      return absl::UnavailableError(absl::StrCat("streaming ONNX export failed: ", child->err_tail));
+    }
+  }
   std::vector<std::string> argv = {
       config.node, PeersDir(config) + "/ort_bench.js", "--onnx=" + onnx,
+      "--streaming_dir=" + stream_dir, "--chunk_frames=" + std::to_string(config.chunk_frames),
       "--features=" + (w / "features.f32").string(),
       "--reference=" + (w / "torch_encoder_out.f32").string(),
       "--threads=" + std::to_string(config.threads),
