@@ -82,8 +82,15 @@ absl::StatusOr<BatchSummary> RunBatch(const BatchConfig& config, std::ostream& e
   if (absl::Status s = config.Validate(); !s.ok()) return s;
   auto paths = ReadList(config.input);
   if (!paths.ok()) return paths.status();
-  auto recognizer = asr::Recognizer::Create({.model_dir = config.model_dir, .num_threads = 1});
-  if (!recognizer.ok()) return recognizer.status();
+  // One recognizer per worker: the workers then share no mutable state at all (and results
+  // do not depend on how files land on threads).
+  const int workers = std::min<int>(config.threads, std::max<size_t>(1, paths->size()));
+  std::vector<std::unique_ptr<asr::Recognizer>> recognizers;
+  for (int t = 0; t < workers; ++t) {
+    auto r = asr::Recognizer::Create({.model_dir = config.model_dir, .num_threads = 1});
+    if (!r.ok()) return r.status();
+    recognizers.push_back(std::move(*r));
+  }
   std::ofstream out(config.output, std::ios::trunc);
   if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", config.output));
 
@@ -94,10 +101,10 @@ absl::StatusOr<BatchSummary> RunBatch(const BatchConfig& config, std::ostream& e
   std::mutex mu;  // guards summary, done, written and the output
   std::map<size_t, std::string> done;  // finished lines waiting for earlier ones
   size_t written = 0;
-  auto worker = [&] {
+  auto worker = [&](asr::Recognizer* recognizer) {
     for (size_t i; (i = next.fetch_add(1)) < paths->size();) {
       double audio_s = 0;
-      absl::StatusOr<std::string> line = Transcribe(**recognizer, config, (*paths)[i], &audio_s);
+      absl::StatusOr<std::string> line = Transcribe(*recognizer, config, (*paths)[i], &audio_s);
       std::lock_guard<std::mutex> lock(mu);
       if (line.ok()) {
         done[i] = std::move(*line);
@@ -116,8 +123,7 @@ absl::StatusOr<BatchSummary> RunBatch(const BatchConfig& config, std::ostream& e
     }
   };
   std::vector<std::thread> pool;
-  const int n = std::min<int>(config.threads, std::max<size_t>(1, paths->size()));
-  for (int t = 0; t < n; ++t) pool.emplace_back(worker);
+  for (int t = 0; t < workers; ++t) pool.emplace_back(worker, recognizers[t].get());
   for (std::thread& t : pool) t.join();
   summary.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!out) return absl::DataLossError(absl::StrCat("writing ", config.output, " failed"));
