@@ -3,6 +3,7 @@
 #include <sndfile.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -412,6 +413,19 @@ void Ratios(Context& x) {
             enc(x.enc_streaming, name), "both: encoder stepped 40 ms at a time with caches, each node once");
     }
   }
+  // What the peers' streaming RTF would allow on the same cores, one stream per core-share and
+  // perfect scaling assumed (an upper bound for them: they batch nothing across streams).
+  const int ncores = std::min<int>(x.c.cores, x.allowed.size());
+  auto peer_streams = [&](const std::string& peer, const nlohmann::json& j) {
+    double rtf = j["streaming"].value("median_s", 0.0) / x.audio_s;
+    if (rtf <= 0) return;
+    x.r.Num(absl::StrFormat("%s_streams_%dcores_upper_bound", peer, ncores),
+            std::floor(ncores * x.c.capacity.margin / rtf), "%.0f",
+            absl::StrFormat("%d cores x %.2f margin / streaming RTF; compare ancat_realtime_streams_%dcores = %d",
+                            ncores, x.c.capacity.margin, ncores, x.capacity));
+  };
+  if (torch) peer_streams("pytorch", *x.torch);
+  if (x.ort) peer_streams("onnxruntime", *x.ort);
   if (torch && x.streaming) {
     ratio("speedup_recognizer_streaming_vs_pytorch_encoder", (*x.torch)["streaming"].value("median_s", 0.0),
           x.streaming->wall_s, "Ancat does more here: fbank + encoder + search per chunk");
