@@ -304,11 +304,15 @@ void Peers(Context& x) {
   if (x.torch && want_torch) {
     const auto& j = *x.torch;
     x.r.Str("pytorch_version", j.value("version", "?"), absl::StrCat("BLAS: ", j.value("blas", "?")));
-    x.r.Num("pytorch_offline_rtf_1core", j["offline"].value("median_s", 0.0) / x.audio_s, "%.5f",
-            j["offline"].value("what", ""));
-    x.r.Num("pytorch_streaming_rtf_1core", j["streaming"].value("median_s", 0.0) / x.audio_s, "%.5f",
-            absl::StrFormat("%s; max |diff| vs offline %.2g", j["streaming"].value("what", ""),
-                            j["streaming"].value("max_abs_diff_vs_offline", -1.0)));
+    for (const char* suffix : {"", "_bf16"}) {
+      const std::string off = std::string("offline") + suffix, st = std::string("streaming") + suffix;
+      if (!j.contains(off) || !j.contains(st)) continue;
+      x.r.Num(absl::StrCat("pytorch_offline_rtf_1core", suffix), j[off].value("median_s", 0.0) / x.audio_s,
+              "%.5f", j[off].value("what", ""));
+      x.r.Num(absl::StrCat("pytorch_streaming_rtf_1core", suffix), j[st].value("median_s", 0.0) / x.audio_s,
+              "%.5f", absl::StrFormat("%s; max |diff| vs offline %.2g", j[st].value("what", ""),
+                                      j[st].value("max_abs_diff_vs_offline", -1.0)));
+    }
   }
   if (want_ort) {
     auto o = x.torch ? RunOrtPeer(pc)
@@ -399,18 +403,23 @@ void Ratios(Context& x) {
     if (peer_s > 0 && ancat_s > 0) x.r.Num(key, peer_s / ancat_s, "%.2f", note);
   };
   const bool torch = x.torch && std::count(x.c.peers.begin(), x.c.peers.end(), "pytorch");
+  // Like with like: Ancat f32 against the peers in f32; Ancat bf16 against PyTorch in bf16
+  // (whole model in bfloat16), and against onnxruntime f32 (its CPU kernels have no bf16 path
+  // for these ops).
   for (const auto& [name, type] : ComputeTypes()) {
-    if (torch) {
-      ratio("speedup_encoder_offline_vs_pytorch_" + name, (*x.torch)["offline"].value("median_s", 0.0),
-            enc(x.enc_offline, name), "both: encoder on the whole utterance's fbank");
-      ratio("speedup_encoder_streaming_vs_pytorch_" + name, (*x.torch)["streaming"].value("median_s", 0.0),
-            enc(x.enc_streaming, name), "both: encoder stepped 40 ms at a time with caches, each node once");
+    const std::string suffix = name == "f32" ? "" : "_" + name;
+    if (torch && x.torch->contains("offline" + suffix)) {
+      ratio("speedup_encoder_offline_vs_pytorch_" + name, (*x.torch)["offline" + suffix].value("median_s", 0.0),
+            enc(x.enc_offline, name), "both " + name + ": encoder on the whole utterance's fbank");
+      ratio("speedup_encoder_streaming_vs_pytorch_" + name, (*x.torch)["streaming" + suffix].value("median_s", 0.0),
+            enc(x.enc_streaming, name), "both " + name + ": encoder stepped 40 ms at a time with caches, each node once");
     }
     if (x.ort) {
+      const std::string note = name == "f32" ? "both f32" : "Ancat bf16, onnxruntime f32";
       ratio("speedup_encoder_offline_vs_onnxruntime_" + name, (*x.ort)["offline"].value("median_s", 0.0),
-            enc(x.enc_offline, name), "both: encoder on the whole utterance's fbank");
+            enc(x.enc_offline, name), note + ": encoder on the whole utterance's fbank");
       ratio("speedup_encoder_streaming_vs_onnxruntime_" + name, (*x.ort)["streaming"].value("median_s", 0.0),
-            enc(x.enc_streaming, name), "both: encoder stepped 40 ms at a time with caches, each node once");
+            enc(x.enc_streaming, name), note + ": encoder stepped 40 ms at a time with caches, each node once");
     }
   }
   // What the peers' streaming RTF would allow on the same cores, one stream per core-share and

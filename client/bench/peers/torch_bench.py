@@ -16,6 +16,7 @@ transducer search is not run. Prints one JSON object on the last line of stdout.
 Run with Debian's /usr/bin/python3 (it has torch).
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -86,6 +87,7 @@ class StreamingEncoder:
         self.lc = self.cfg.left_context
         self.h = self.cfg.num_heads
         self.dh = self.cfg.d_model // self.cfg.num_heads
+        self.dtype = next(model.parameters()).dtype  # f32, or bf16 for the bf16 runs
 
     def _reset(self, n_feats: int):
         cfg = self.cfg
@@ -94,15 +96,16 @@ class StreamingEncoder:
         f1 = (cfg.num_mel_bins - 3) // 2 + 1
         nl = cfg.num_layers
         self.nf = 0                                   # fbank frames received
-        self.c1 = torch.zeros(cfg.channels, t1, f1)   # conv1 outputs
+        z = dict(dtype=self.dtype)
+        self.c1 = torch.zeros(cfg.channels, t1, f1, **z)  # conv1 outputs
         self.n1 = 0
         # x[l]: input frames of layer l (x[L] = encoder output before final_norm);
         # n[l]: how many exist. q/k/v [H, T2, dh] with RoPE, la: W[a_l(t)].
-        self.x = [torch.zeros(t2, cfg.d_model) for _ in range(nl + 1)]
+        self.x = [torch.zeros(t2, cfg.d_model, **z) for _ in range(nl + 1)]
         self.n = [0] * (nl + 1)
-        self.q = [torch.zeros(self.h, t2, self.dh) for _ in range(nl)]
-        self.k = [torch.zeros(self.h, t2, self.dh) for _ in range(nl)]
-        self.v = [torch.zeros(self.h, t2, self.dh) for _ in range(nl)]
+        self.q = [torch.zeros(self.h, t2, self.dh, **z) for _ in range(nl)]
+        self.k = [torch.zeros(self.h, t2, self.dh, **z) for _ in range(nl)]
+        self.v = [torch.zeros(self.h, t2, self.dh, **z) for _ in range(nl)]
         self.la = [torch.zeros(t2, dtype=torch.long) for _ in range(nl)]
 
     def _subsample(self, feats: torch.Tensor):
@@ -175,7 +178,7 @@ class StreamingEncoder:
         """Encoder output [T2, d] of raw fbank [T, 80], fed chunk frames per step."""
         self.beta, self.max_lookahead = beta, max_lookahead
         self._reset(feats.shape[0])
-        x = self.m.frontend(feats)
+        x = self.m.frontend(feats.to(self.dtype))
         total = x.shape[0]
         out = []
         emitted = 0
@@ -189,7 +192,7 @@ class StreamingEncoder:
             if top > emitted:  # the decoder would consume these now
                 out.append(self.m.encoder.final_norm(self.x[-1][emitted:top]))
                 emitted = top
-        return torch.cat(out) if out else torch.zeros(0, self.cfg.d_model)
+        return torch.cat(out) if out else torch.zeros(0, self.cfg.d_model, dtype=self.dtype)
 
 
 def main():
@@ -201,6 +204,7 @@ def main():
     ap.add_argument("--min_runs", type=int, default=3)
     ap.add_argument("--chunk_frames", type=int, default=4, help="fbank frames per streaming step")
     ap.add_argument("--modes", default="offline,streaming")
+    ap.add_argument("--dtypes", default="f32,bf16", help="f32 and/or bf16 (whole model in bf16)")
     ap.add_argument("--dump_features", default="", help="write raw fbank [T,80] float32 here")
     ap.add_argument("--dump_encoder_out", default="", help="write offline output [T2,d] here")
     args = ap.parse_args()
@@ -220,34 +224,48 @@ def main():
               "audio_s": audio_s, "fbank_frames": t, "encoder_frames": t2}
 
     with torch.inference_mode():
-        x = feats.unsqueeze(0)
-        lens = torch.tensor([t])
-        ref = None
-        if "offline" in args.modes:
-            ref = model.encode(x, lens)[0][0]
-            if args.dump_encoder_out:
-                ref.contiguous().numpy().astype("float32").tofile(args.dump_encoder_out)
-            times = time_runs(lambda: model.encode(x, lens), args.min_seconds, args.min_runs)
-            result["offline"] = {
-                "what": "Transducer.encode() on the whole utterance (full T2xT2 masked attention)",
-                "runs": len(times), "median_s": statistics.median(times), "min_s": min(times)}
-        if "streaming" in args.modes:
-            se = StreamingEncoder(model)
-            out = se.run(feats, args.chunk_frames)
-            stream = {
-                "what": f"encoder stepped {args.chunk_frames} fbank frames at a time with K/V "
-                        "caches, dependency-driven (each node once)",
-                "chunk_frames": args.chunk_frames}
-            if ref is not None:
-                diff = (out - ref).abs().max().item() if out.shape == ref.shape else float("inf")
-                stream["max_abs_diff_vs_offline"] = diff
-            times = time_runs(lambda: se.run(feats, args.chunk_frames), args.min_seconds,
-                              args.min_runs)
-            steps = math.ceil(t / args.chunk_frames)
-            stream.update({"runs": len(times), "median_s": statistics.median(times),
-                           "min_s": min(times), "steps": steps})
-            result["streaming"] = stream
+        for dtype in args.dtypes.split(","):
+            # bf16: the whole model in bfloat16 (torch 1.13's CPU autocast fails on this
+            # model's LayerNorm); oneDNN bf16 kernels do the matmuls.
+            m = model if dtype == "f32" else copy.deepcopy(model).to(torch.bfloat16)
+            result.update(measure(m, feats, dtype, args))
     print(json.dumps(result))
+
+
+def measure(model, feats, dtype: str, args) -> dict:
+    """Offline and streaming timings of one model copy; keys get a _bf16 suffix for bf16."""
+    suffix = "" if dtype == "f32" else "_" + dtype
+    out = {}
+    t = feats.shape[0]
+    x = feats.unsqueeze(0).to(next(model.parameters()).dtype)
+    lens = torch.tensor([t])
+    ref = None
+    if "offline" in args.modes:
+        ref = model.encode(x, lens)[0][0]
+        if args.dump_encoder_out and dtype == "f32":
+            ref.contiguous().numpy().astype("float32").tofile(args.dump_encoder_out)
+        times = time_runs(lambda: model.encode(x, lens), args.min_seconds, args.min_runs)
+        out["offline" + suffix] = {
+            "what": f"Transducer.encode() in {dtype} on the whole utterance (full T2xT2 masked attention)",
+            "runs": len(times), "median_s": statistics.median(times), "min_s": min(times)}
+    if "streaming" in args.modes:
+        se = StreamingEncoder(model)
+        enc = se.run(feats, args.chunk_frames)
+        stream = {
+            "what": f"encoder in {dtype} stepped {args.chunk_frames} fbank frames at a time with "
+                    "K/V caches, dependency-driven (each node once)",
+            "chunk_frames": args.chunk_frames}
+        if ref is not None:
+            diff = ((enc.float() - ref.float()).abs().max().item()
+                    if enc.shape == ref.shape else float("inf"))
+            stream["max_abs_diff_vs_offline"] = diff
+        times = time_runs(lambda: se.run(feats, args.chunk_frames), args.min_seconds,
+                          args.min_runs)
+        stream.update({"runs": len(times), "median_s": statistics.median(times),
+                       "min_s": min(times), "steps": math.ceil(t / args.chunk_frames)})
+        out["streaming" + suffix] = stream
+    return out
+
 
 
 if __name__ == "__main__":
