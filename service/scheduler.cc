@@ -78,9 +78,11 @@ void Scheduler::Stop() {
   }
   for (Entry& e : entries_) left.push_back(e.session);
   entries_.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_ = 0;
+  }
   for (auto& s : left) s->sink_->OnFinished(absl::CancelledError("server is shutting down"));
-  std::lock_guard<std::mutex> lock(mu_);
-  active_ = 0;
 }
 
 std::shared_ptr<Session> Scheduler::Open(const asr::StreamConfig& config,
@@ -151,9 +153,8 @@ void Scheduler::Admit() {
   for (auto& session : opening) {
     auto stream = recognizer_.CreateStream(session->config_);
     if (!stream.ok()) {
+      Retire(1);
       session->sink_->OnFinished(stream.status());
-      std::lock_guard<std::mutex> lock(mu_);
-      --active_;
       continue;
     }
     entries_.push_back(Entry{session, std::move(*stream), false});
@@ -162,14 +163,19 @@ void Scheduler::Admit() {
 
 void Scheduler::Feed() {
   std::vector<Entry> kept;
+  std::vector<std::pair<std::shared_ptr<Session>, absl::Status>> failed;
   kept.reserve(entries_.size());
+  size_t dropped = 0;
   for (Entry& e : entries_) {
     Session::Inbox in = e.session->TakeInbox();
-    if (in.cancelled) continue;  // the client is gone: drop the stream, tell no one
+    if (in.cancelled) {  // the client is gone: drop the stream, tell no one
+      ++dropped;
+      continue;
+    }
     absl::Status status = absl::OkStatus();
     if (!in.samples.empty() && !e.input_finished) status = e.stream->AcceptWaveform(in.samples);
     if (!status.ok()) {
-      e.session->sink_->OnFinished(status);
+      failed.emplace_back(e.session, status);
       continue;
     }
     if (in.end && !e.input_finished) {
@@ -178,11 +184,9 @@ void Scheduler::Feed() {
     }
     kept.push_back(std::move(e));
   }
-  if (kept.size() != entries_.size()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    active_ -= static_cast<int>(entries_.size() - kept.size());
-  }
   entries_.swap(kept);
+  Retire(dropped + failed.size());
+  for (auto& [session, status] : failed) session->sink_->OnFinished(status);
 }
 
 void Scheduler::Decode() {
@@ -211,37 +215,35 @@ void Scheduler::Decode() {
     }
   }
   if (std::none_of(failed.begin(), failed.end(), [](bool f) { return f; })) return;
-  std::vector<Entry> kept;
+  std::vector<Entry> kept, broken;
   for (size_t i = 0; i < entries_.size(); ++i) {
-    if (!failed[i]) {
-      kept.push_back(std::move(entries_[i]));
-      continue;
-    }
-    entries_[i].session->sink_->OnFinished(
-        absl::InternalError("the recognizer failed on this stream"));
-    std::lock_guard<std::mutex> lock(mu_);
-    --active_;
+    (failed[i] ? broken : kept).push_back(std::move(entries_[i]));
   }
   entries_.swap(kept);
+  Retire(broken.size());
+  for (Entry& e : broken) {
+    e.session->sink_->OnFinished(absl::InternalError("the recognizer failed on this stream"));
+  }
 }
 
 void Scheduler::Deliver() {
-  std::vector<Entry> kept;
+  std::vector<Entry> kept, done;
   kept.reserve(entries_.size());
   for (Entry& e : entries_) {
     std::vector<asr::Result> results = e.stream->TakeResults();
     if (!results.empty()) e.session->sink_->OnResults(std::move(results));
-    if (e.input_finished && e.stream->IsDone()) {
-      e.session->sink_->OnFinished(absl::OkStatus());
-      continue;
-    }
-    kept.push_back(std::move(e));
-  }
-  if (kept.size() != entries_.size()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    active_ -= static_cast<int>(entries_.size() - kept.size());
+    (e.input_finished && e.stream->IsDone() ? done : kept).push_back(std::move(e));
   }
   entries_.swap(kept);
+  // Counted out before the sinks hear of it, so that a caller woken by OnFinished sees it.
+  Retire(done.size());
+  for (Entry& e : done) e.session->sink_->OnFinished(absl::OkStatus());
+}
+
+void Scheduler::Retire(size_t n) {
+  if (n == 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  active_ -= static_cast<int>(n);
 }
 
 }  // namespace ancat::service

@@ -106,6 +106,7 @@ class Scheduler {
   void Feed();
   void Decode();
   void Deliver();
+  void Retire(size_t n);  // n streams left
 
   asr::Recognizer& recognizer_;
   const SchedulerConfig config_;
