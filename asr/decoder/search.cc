@@ -4,7 +4,6 @@
 #include <cmath>
 #include <numeric>
 
-#include "absl/container/flat_hash_map.h"
 
 namespace ancat::asr {
 namespace {
@@ -111,6 +110,9 @@ class BeamSearch : public Search {
   int context_size_;
   std::vector<Hypothesis> hyps_;  // best first
   std::vector<int32_t> contexts_;
+  // Buffers reused across frames.
+  std::vector<int> order_;
+  std::vector<Candidate> cands_, merged_;
 };
 
 bool BeamSearch::TakeScores(const float* logprobs, int frame_index) {
@@ -118,9 +120,9 @@ bool BeamSearch::TakeScores(const float* logprobs, int frame_index) {
   const int blank = scorer_->blank_id();
   const bool has_lm = fusion_->has_lm() && options_.lm_weight != 0;
   const int per_hyp = std::min(options_.beam, v - 1);
-  std::vector<Candidate> cands;
-  cands.reserve(hyps_.size() * (per_hyp + 1));
-  std::vector<int> order(v);
+  std::vector<Candidate>& cands = cands_;
+  cands.clear();
+  order_.resize(v);
   for (size_t i = 0; i < hyps_.size(); ++i) {
     const Hypothesis& h = hyps_[i];
     const float* row = logprobs + i * v;
@@ -128,12 +130,12 @@ bool BeamSearch::TakeScores(const float* logprobs, int frame_index) {
     cands.push_back({static_cast<int>(i), -1, row[blank], am_blank,
                      Fused(options_, am_blank, h.lm, has_lm), h.key, h.lm});
     // Only the acoustically best tokens of each hypothesis are worth an LM look-up.
-    std::iota(order.begin(), order.end(), 0);
-    std::swap(order[blank], order[v - 1]);
-    std::partial_sort(order.begin(), order.begin() + per_hyp, order.end() - 1,
+    std::iota(order_.begin(), order_.end(), 0);
+    std::swap(order_[blank], order_[v - 1]);
+    std::partial_sort(order_.begin(), order_.begin() + per_hyp, order_.end() - 1,
                       [&](int a, int b) { return row[a] > row[b]; });
     for (int j = 0; j < per_hyp; ++j) {
-      const int tok = order[j];
+      const int tok = order_[j];
       const double am = h.am_score + row[tok];
       WordLmFusion::State lm = fusion_->Advance(h.lm, tok);
       const double fused = Fused(options_, am, lm, has_lm);
@@ -142,17 +144,19 @@ bool BeamSearch::TakeScores(const float* logprobs, int frame_index) {
     }
   }
   // Merge candidates with the same tokens: their transducer scores log-add; the LM part is
-  // a function of the tokens, so it is the same for both.
-  absl::flat_hash_map<uint64_t, int> seen;
-  std::vector<Candidate> merged;
-  merged.reserve(cands.size());
+  // a function of the tokens, so it is the same for both. A beam has few candidates
+  // (beam * (beam + 1)), so a linear scan beats a hash map.
+  std::vector<Candidate>& merged = merged_;
+  merged.clear();
   for (Candidate& c : cands) {
-    auto [it, fresh] = seen.try_emplace(c.key, static_cast<int>(merged.size()));
-    if (fresh || !SameTokens(merged[it->second], c)) {
+    auto same = std::find_if(merged.begin(), merged.end(), [&](const Candidate& m) {
+      return m.key == c.key && SameTokens(m, c);
+    });
+    if (same == merged.end()) {
       merged.push_back(std::move(c));
       continue;
     }
-    Candidate& m = merged[it->second];
+    Candidate& m = *same;
     const double am = LogAdd(m.am, c.am);
     if (c.am > m.am) m = std::move(c);  // keep the token timing of the likelier path
     m.fused += am - m.am;
@@ -165,6 +169,7 @@ bool BeamSearch::TakeScores(const float* logprobs, int frame_index) {
   for (size_t i = 0; i < keep; ++i) {
     Candidate& c = merged[i];
     Hypothesis& h = next[i];
+    h.tokens.reserve(hyps_[c.hyp].tokens.size() + 1);
     h.tokens = hyps_[c.hyp].tokens;
     if (c.token >= 0) h.tokens.push_back({c.token, frame_index, c.token_logprob});
     h.am_score = c.am;

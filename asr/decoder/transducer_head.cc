@@ -5,13 +5,39 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "asr/nn/ops.h"
+#include "asr/nn/internal/simd.h"
 
 namespace ancat::asr {
 namespace {
 
 // Bounds the context cache (J floats per entry); a full cache starts over.
 constexpr size_t kMaxCachedContexts = 1 << 15;
+
+// out = tanh(a + b). tanh(x) = 1 - 2 / (exp(2x) + 1), with asr/nn's branch-free exp so the
+// loop vectorizes (libm's tanhf does not); |x| > 9 is +-1 in float anyway.
+ANCAT_MULTIVERSION void AddTanh(const float* a, const float* b, float* out, int n) {
+  for (int i = 0; i < n; ++i) {
+    float x = a[i] + b[i];
+    x = x < -9.0f ? -9.0f : (x > 9.0f ? 9.0f : x);
+    out[i] = 1.0f - 2.0f / (nn::internal::Exp(2.0f * x) + 1.0f);
+  }
+}
+
+// In-place log-softmax of one joiner row, vectorized the same way.
+ANCAT_MULTIVERSION void LogSoftmaxRow(float* x, int n) {
+  float m = x[0];
+  for (int i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  float acc[16] = {0};
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int k = 0; k < 16; ++k) acc[k] += nn::internal::Exp(x[i + k] - m);
+  }
+  float s = 0;
+  for (; i < n; ++i) s += nn::internal::Exp(x[i] - m);
+  for (int k = 0; k < 16; ++k) s += acc[k];
+  const float lse = m + std::log(s);
+  for (int j = 0; j < n; ++j) x[j] -= lse;
+}
 
 nn::Linear MakeLinear(const Model& model, const std::string& name, nn::ComputeType type) {
   const FloatTensor& w = model.Weight(name + ".weight");
@@ -121,11 +147,10 @@ void TransducerHead::Score(absl::Span<const JoinQuery> queries, float* logprobs)
   }
   for (int i = 0; i < n; ++i) {
     float* h = hidden.data() + static_cast<size_t>(i) * j;
-    const float* f = queries[i].frame;
-    for (int k = 0; k < j; ++k) h[k] = std::tanh(h[k] + f[k]);
+    AddTanh(h, queries[i].frame, h, j);
   }
   joiner_out_.Forward(hidden.data(), n, logprobs);
-  for (int i = 0; i < n; ++i) nn::LogSoftmax(logprobs + static_cast<size_t>(i) * vocab_, vocab_);
+  for (int i = 0; i < n; ++i) LogSoftmaxRow(logprobs + static_cast<size_t>(i) * vocab_, vocab_);
 }
 
 size_t TransducerHead::cached_contexts() const {
