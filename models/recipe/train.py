@@ -39,17 +39,41 @@ VARIANT_LOOKAHEAD = {"causal": lambda w: [0], "fixed": lambda w: [max(w)], "anca
 
 # ---------------------------------------------------------------- BPE and CMVN
 
+def _text_lines(path: str):
+    """Sentences of a .txt / .gz file; for TSV lines (corpus.text's train.tsv.gz) the last field."""
+    import gzip
+    op = gzip.open if path.endswith(".gz") else open
+    with op(path, "rt", encoding="utf-8") as f:
+        for ln in f:
+            s = ln.rstrip("\n").rpartition("\t")[2].strip().lower()
+            if s:
+                yield s
+
+
 def train_bpe(texts, out_prefix: str, vocab_size: int = 500, max_sentences: int = 2_000_000):
     """sentencepiece BPE per FORMAT.md: 0 = <blk> (pad piece), 1 = <unk>, no bos/eos."""
     import sentencepiece as spm
+    import tempfile
     os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
-    spm.SentencePieceTrainer.train(
-        input=",".join(texts), model_prefix=out_prefix, vocab_size=vocab_size,
-        model_type="bpe", pad_id=0, pad_piece="<blk>", unk_id=1, bos_id=-1, eos_id=-1,
-        character_coverage=1.0, input_sentence_size=max_sentences, shuffle_input_sentence=True,
-        normalization_rule_name="identity", num_threads=os.cpu_count() or 1, minloglevel=1)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+        n = 0
+        for t in texts:
+            for s in _text_lines(t):
+                f.write(s + "\n")
+                n += 1
+        tmp = f.name
+    try:
+        spm.SentencePieceTrainer.train(
+            input=tmp, model_prefix=out_prefix, vocab_size=vocab_size,
+            model_type="bpe", pad_id=0, pad_piece="<blk>", unk_id=1, bos_id=-1, eos_id=-1,
+            character_coverage=1.0, input_sentence_size=max_sentences,
+            shuffle_input_sentence=True, normalization_rule_name="identity",
+            num_threads=os.cpu_count() or 1, minloglevel=1)
+    finally:
+        os.unlink(tmp)
     sp = spm.SentencePieceProcessor(model_file=out_prefix + ".model")
     assert sp.id_to_piece(0) == "<blk>" and sp.unk_id() == 1 and sp.bos_id() == -1
+    print(f"bpe: {n} sentences, {sp.get_piece_size()} pieces")
     return out_prefix + ".model"
 
 
@@ -66,7 +90,8 @@ def compute_cmvn(entries, num: int = 3000, seed: int = 0, workers: int = 0):
 
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(workers) as ex:
+        with ProcessPoolExecutor(workers, initializer=torch.set_num_threads,
+                                 initargs=(1,)) as ex:
             it = ex.map(_cmvn_item, [e["audio"] for e in sample], chunksize=16)
             for s, s2, k in it:
                 total += s
@@ -100,10 +125,15 @@ def load_cmvn(path: str):
 
 # ---------------------------------------------------------------- schedules
 
-def lr_at(progress: float, step: int, peak: float, warmup: int, final_ratio: float = 0.02):
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    p = min(1.0, max(0.0, progress))
+def lr_at(progress: float, step: int, peak: float, warmup: int, warmup_frac: float = 0.05,
+          final_ratio: float = 0.02):
+    """Linear warmup until `warmup` steps or `warmup_frac` of the run (whichever comes first),
+    then cosine decay over the rest of the run to final_ratio * peak."""
+    w = max((step + 1) / max(1, warmup), progress / warmup_frac if warmup_frac > 0 else 1.0)
+    if w < 1.0:
+        return peak * w
+    p0 = min(progress, warmup_frac)
+    p = min(1.0, max(0.0, (progress - p0) / max(1e-9, 1.0 - p0)))
     return peak * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
@@ -111,7 +141,7 @@ def tau_at(progress: float, start: float, end: float) -> float:
     return start * (end / start) ** min(1.0, max(0.0, progress))
 
 
-def latency_weight_at(progress: float, lam: float, start: float = 0.1, ramp: float = 0.2):
+def latency_weight_at(progress: float, lam: float, start: float = 0.05, ramp: float = 0.15):
     """0 until `start`, then linear to lam over `ramp` of the run (learn to recognize first)."""
     return lam * min(1.0, max(0.0, (progress - start) / ramp))
 
@@ -119,7 +149,12 @@ def latency_weight_at(progress: float, lam: float, start: float = 0.1, ramp: flo
 # ---------------------------------------------------------------- loss
 
 def compute_losses(model: Transducer, batch: dict, tau: float, ctc_weight: float,
-                   lat_weight: float, spec_aug: bool = True):
+                   lat_weight: float, spec_aug: bool = True, lat_target: float = 0.0):
+    """RNN-T + ctc_weight * CTC (per utterance) + lat_weight * max(0, L - lat_target), where L
+    is the batch's mean algorithmic latency in frames computed with the soft gate weights.
+    A target makes the regularizer a latency budget: below it the arbiters are free to look
+    ahead wherever it helps recognition (a plain linear penalty collapsed every choice to
+    W = 0 early in training, before future context had any value to the model)."""
     feats, flen = batch["feats"], batch["feat_lens"]
     y, ylen = batch["tokens"], batch["token_lens"]
     if spec_aug:
@@ -135,7 +170,7 @@ def compute_losses(model: Transducer, batch: dict, tau: float, ctc_weight: float
     if len(model.cfg.lookahead_frames) > 1:
         soft = mean_latency(model.soft_latency(infos, elen), elen)
         if lat_weight > 0:
-            loss = loss + lat_weight * soft
+            loss = loss + lat_weight * torch.relu(soft - lat_target)
         out["lat_soft"] = soft.detach()
     with torch.no_grad():
         out["lat_hard"] = mean_latency(model.latency(infos, elen).float(), elen)
@@ -232,13 +267,14 @@ class Run:
     def step(self, batch, args, extra_seconds: float, use_amp: bool, dev):
         progress = self.progress(extra_seconds, args)
         st = self.state
-        lr = lr_at(progress, st["step"], args.lr, args.warmup)
+        lr = lr_at(progress, st["step"], args.lr, args.warmup, args.warmup_frac)
         for g in self.opt.param_groups:
             g["lr"] = lr
         tau = tau_at(progress, args.tau_start, args.tau_end)
         lam = latency_weight_at(progress, args.latency_weight)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
-            out = compute_losses(self.model, batch, tau, args.ctc_weight, lam, spec_aug=False)
+            out = compute_losses(self.model, batch, tau, args.ctc_weight, lam, spec_aug=False,
+                                 lat_target=args.latency_target)
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), args.clip)
@@ -252,7 +288,7 @@ class Run:
                    "gnorm": round(float(gn), 3), "frames": int(batch["feat_lens"].sum())}
             for k in ("loss", "rnnt", "ctc", "lat_soft", "lat_hard"):
                 if k in out:
-                    rec[k] = round(float(out[k]), 4)
+                    rec[k] = round(float(out[k].detach()), 4)
             if "choice_hist" in out:
                 rec["choices"] = [round(float(x), 3) for x in out["choice_hist"]]
             print(json.dumps(rec), flush=True)
@@ -356,7 +392,8 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     b = sub.add_parser("bpe", help="train the sentencepiece BPE")
-    b.add_argument("--text", action="append", required=True, help="text file(s), one sentence a line")
+    b.add_argument("--text", action="append", required=True, help="text file(s): one sentence a line (.txt, .gz) or "
+                        "TSV whose last field is the sentence (corpus.text's train.tsv.gz)")
     b.add_argument("--out", required=True, help="output prefix (writes PREFIX.model)")
     b.add_argument("--vocab", type=int, default=500)
 
@@ -386,12 +423,17 @@ def main(argv=None):
     t.add_argument("--joiner-dim", type=int, default=256)
     t.add_argument("--vocab-size", type=int, default=500)
     t.add_argument("--lr", type=float, default=1.5e-3)
-    t.add_argument("--warmup", type=int, default=800)
+    t.add_argument("--warmup", type=int, default=800, help="warmup steps (or --warmup-frac)")
+    t.add_argument("--warmup-frac", type=float, default=0.05,
+                   help="warmup ends at this share of the run if sooner than --warmup steps")
     t.add_argument("--weight-decay", type=float, default=0.01)
     t.add_argument("--clip", type=float, default=5.0)
     t.add_argument("--ctc-weight", type=float, default=0.3)
-    t.add_argument("--latency-weight", type=float, default=0.05,
-                   help="lambda: loss per frame of mean algorithmic latency")
+    t.add_argument("--latency-weight", type=float, default=0.5,
+                   help="lambda: loss per frame of mean algorithmic latency above the target")
+    t.add_argument("--latency-target", type=float, default=12.0,
+                   help="latency budget in encoder frames (40 ms) before the penalty starts; "
+                        "0 = plain linear penalty")
     t.add_argument("--tau-start", type=float, default=2.0)
     t.add_argument("--tau-end", type=float, default=0.3)
     t.add_argument("--max-frames", type=int, default=60000, help="padded fbank frames per batch")

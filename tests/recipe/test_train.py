@@ -113,3 +113,28 @@ def test_cli_end_to_end(tmp_path):
                     golden_waveform=torch.zeros(8000))
     loaded, mj = load_model_folder(str(tmp_path / "model"))
     assert mj["vocab"]["size"] == 30 and loaded.cfg.lookahead_frames == [0, 1, 2, 4]
+
+
+def test_schedules():
+    lrs = [T.lr_at(p / 100, int(p * 10), 1e-3, 800, 0.05) for p in range(101)]
+    peak = max(lrs)
+    assert math.isclose(peak, 1e-3) and lrs.index(peak) == 5  # warmup ends at 5% of the run
+    assert all(a >= b for a, b in zip(lrs[5:], lrs[6:]))  # then cosine decay
+    assert math.isclose(lrs[-1], 2e-5, rel_tol=1e-6)
+    assert T.tau_at(0, 2.0, 0.3) == 2.0 and math.isclose(T.tau_at(1, 2.0, 0.3), 0.3)
+    assert T.latency_weight_at(0.0, 0.5) == 0 and T.latency_weight_at(1.0, 0.5) == 0.5
+
+
+def test_latency_budget_is_free_below_target():
+    torch.manual_seed(2)
+    m = Transducer(ModelConfig(**SMALL)).train()
+    batch = {"feats": torch.randn(2, 64, 80), "feat_lens": torch.tensor([64, 50]),
+             "tokens": torch.tensor([[3, 5], [4, 4]]), "token_lens": torch.tensor([2, 2])}
+    torch.manual_seed(0)
+    a = T.compute_losses(m, batch, 1.0, 0.3, lat_weight=10.0, spec_aug=False, lat_target=1e3)
+    torch.manual_seed(0)
+    b = T.compute_losses(m, batch, 1.0, 0.3, lat_weight=0.0, spec_aug=False)
+    assert torch.allclose(a["loss"], b["loss"])  # under budget: no penalty
+    torch.manual_seed(0)
+    c = T.compute_losses(m, batch, 1.0, 0.3, lat_weight=10.0, spec_aug=False, lat_target=0.0)
+    assert torch.allclose(c["loss"], b["loss"] + 10.0 * c["lat_soft"], atol=1e-4)
