@@ -152,3 +152,23 @@ def test_evaluate_cli(tmp_path):
         assert (out / f).stat().st_size > 0
     if shutil.which("pocketsphinx_continuous"):
         assert any(r["model"] == "pocketsphinx" for r in rows)
+
+
+def test_model_card_from_results(tmp_path):
+    import card
+    import evaluate as E
+    g, meta = golden()
+    _wav(str(tmp_path / "a.wav"), g["waveform"].numpy())
+    man = tmp_path / "set.jsonl"
+    man.write_text(json.dumps({"audio": "a.wav", "duration": 2.0, "text": "they swarmed up",
+                               "voice": "v1"}) + "\n")
+    E.main(["--model", f"tiny={TINY}", "--set", f"s={man}", "--betas", "0,2",
+            "--out", str(tmp_path / "ev"), "--device", "cpu"])
+    model_dir = tmp_path / "model"
+    shutil.copytree(TINY, model_dir)
+    card.main(["--model", str(model_dir), "--eval", str(tmp_path / "ev"), "--name", "tiny"])
+    text = (model_dir / "MODEL_CARD.md").read_text()
+    rows = json.load(open(tmp_path / "ev" / "results.json"))
+    assert f"{rows[0]['wer']:.1f} / {rows[0]['cer']:.1f}" in text
+    assert "![WER against mean algorithmic latency](wer_latency.png)" in text
+    assert (model_dir / "lookahead.png").exists()
