@@ -241,7 +241,9 @@ def table_md(rows: List[dict], sets: List[str], lat_all: Dict) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--model", action="append", default=[], help="NAME=DIR_or_CKPT")
-    ap.add_argument("--set", action="append", required=True, help="NAME=MANIFEST")
+    ap.add_argument("--set", action="append", required=True,
+                    help="NAME=MANIFEST[,MANIFEST...] (one set from several manifests; "
+                         "glob patterns allowed, quote them)")
     ap.add_argument("--split", default=None, help="only manifest entries of this split")
     ap.add_argument("--bpe", default=None)
     ap.add_argument("--betas", default="0,0.5,1,2,4")
@@ -266,8 +268,10 @@ def main(argv=None):
 
     sets = {}
     for s in a.set:
-        name, _, path = s.partition("=")
-        entries = read_manifest(path, a.split)
+        name, _, paths = s.partition("=")
+        import glob
+        files = [f for p in paths.split(",") for f in (sorted(glob.glob(p)) or [p])]
+        entries = [e for path in files for e in read_manifest(path, a.split)]
         sets[name] = entries[: a.limit] if a.limit else entries
         print(f"set {name}: {len(sets[name])} utterances", flush=True)
     betas = [float(b) for b in a.betas.split(",")]
