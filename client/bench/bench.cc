@@ -89,6 +89,7 @@ class Report {
     Line(key, value, note);
     json_[key] = value;
   }
+  void JsonOnly(const std::string& key, double value) { json_[key] = value; }
   nlohmann::json& json() { return json_; }
 
  private:
@@ -240,15 +241,17 @@ absl::Status EncoderOneCore(Context& x) {
     x.enc_offline[name] = *off;
     double gf = off->frames * x.flops.per_frame() / off->median_s * 1e-9;
     x.r.Num("ancat_encoder_offline_rtf_1core_" + name, off->median_s / x.audio_s, "%.5f",
-            absl::StrFormat("EncodeOffline on fbank: %.4f s per pass, %.1f GFLOP/s = %.0f%% of %s matmul",
-                            off->median_s, gf, PctOf(x, gf, name, 1), name));
+            absl::StrFormat("EncodeOffline on fbank: %.4f s per pass (CPU %.4f s), %.1f GFLOP/s = %.0f%% of %s matmul",
+                            off->median_s, off->cpu_s, gf, PctOf(x, gf, name, 1), name));
+    x.r.JsonOnly("ancat_encoder_offline_rtf_1core_" + name + "_cpu", off->cpu_s / x.audio_s);
     auto st = TimeEncoderStreaming(**enc, x.feats, x.c.chunk_ms / 10, x.c.min_seconds);
     if (!st.ok()) return st.status();
     x.enc_streaming[name] = *st;
     gf = st->frames * x.flops.per_frame() / st->median_s * 1e-9;
     x.r.Num("ancat_encoder_streaming_rtf_1core_" + name, st->median_s / x.audio_s, "%.5f",
-            absl::StrFormat("%d fbank rows per Advance: %.4f s per pass, %.1f GFLOP/s = %.0f%% of %s matmul",
-                            x.c.chunk_ms / 10, st->median_s, gf, PctOf(x, gf, name, 1), name));
+            absl::StrFormat("%d fbank rows per Advance: %.4f s per pass (CPU %.4f s), %.1f GFLOP/s = %.0f%% of %s matmul",
+                            x.c.chunk_ms / 10, st->median_s, st->cpu_s, gf, PctOf(x, gf, name, 1), name));
+    x.r.JsonOnly("ancat_encoder_streaming_rtf_1core_" + name + "_cpu", st->cpu_s / x.audio_s);
   }
   return absl::OkStatus();
 }
@@ -262,14 +265,16 @@ absl::Status RecognizerOneCore(Context& x) {
   if (!off.ok()) return off.status();
   x.offline = *off;
   x.r.Num("ancat_offline_rtf_1core", off->rtf(), "%.5f",
-          absl::StrFormat("RecognizeClip (fbank+encoder+search): %.4f s per pass, %.2f cores busy",
-                          off->wall_s, off->cpu_s / off->wall_s));
+          absl::StrFormat("RecognizeClip (fbank+encoder+search): %.4f s per pass (CPU %.4f s)",
+                          off->wall_s, off->cpu_s));
+  x.r.JsonOnly("ancat_offline_rtf_1core_cpu", off->cpu_s / x.audio_s);
   auto st = MeasureStreaming(**rec, sc, x.samples, x.c.chunk_ms, x.c.min_seconds);
   if (!st.ok()) return st.status();
   x.streaming = *st;
   x.r.Num("ancat_streaming_rtf_1core", st->rtf(), "%.5f",
-          absl::StrFormat("one stream, %d ms chunks, DecodeStreams per chunk: %.4f s per pass, %.2f cores busy",
-                          x.c.chunk_ms, st->wall_s, st->cpu_s / st->wall_s));
+          absl::StrFormat("one stream, %d ms chunks, DecodeStreams per chunk: %.4f s per pass (CPU %.4f s)",
+                          x.c.chunk_ms, st->wall_s, st->cpu_s));
+  x.r.JsonOnly("ancat_streaming_rtf_1core_cpu", st->cpu_s / x.audio_s);
   std::string text = st->text.size() > 160 ? st->text.substr(0, 160) + "..." : st->text;
   x.r.Str("ancat_transcript", Quote(text), "of the streaming pass (a sanity check, not a score)");
   return absl::OkStatus();
@@ -308,9 +313,11 @@ void Peers(Context& x) {
       const std::string off = std::string("offline") + suffix, st = std::string("streaming") + suffix;
       if (!j.contains(off) || !j.contains(st)) continue;
       x.r.Num(absl::StrCat("pytorch_offline_rtf_1core", suffix), j[off].value("median_s", 0.0) / x.audio_s,
-              "%.5f", j[off].value("what", ""));
+              "%.5f", absl::StrFormat("%s; CPU %.4f s per pass", j[off].value("what", ""),
+                                      j[off].value("median_cpu_s", 0.0)));
       x.r.Num(absl::StrCat("pytorch_streaming_rtf_1core", suffix), j[st].value("median_s", 0.0) / x.audio_s,
-              "%.5f", absl::StrFormat("%s; max |diff| vs offline %.2g", j[st].value("what", ""),
+              "%.5f", absl::StrFormat("%s; CPU %.4f s per pass; max |diff| vs offline %.2g",
+                                      j[st].value("what", ""), j[st].value("median_cpu_s", 0.0),
                                       j[st].value("max_abs_diff_vs_offline", -1.0)));
     }
   }
@@ -323,12 +330,13 @@ void Peers(Context& x) {
       const auto& j = *x.ort;
       x.r.Str("onnxruntime_version", j.value("version", "?"), j.value("onnx", ""));
       x.r.Num("onnxruntime_offline_rtf_1core", j["offline"].value("median_s", 0.0) / x.audio_s, "%.5f",
-              absl::StrFormat("%s; max |diff| vs pytorch %.2g", j["offline"].value("what", ""),
+              absl::StrFormat("%s; CPU %.4f s per pass; max |diff| vs pytorch %.2g",
+                              j["offline"].value("what", ""), j["offline"].value("median_cpu_s", 0.0),
                               j["offline"].value("max_abs_diff_vs_torch", -1.0)));
       const auto& js = j["streaming"];
       x.r.Num("onnxruntime_streaming_rtf_1core", js.value("median_s", 0.0) / x.audio_s, "%.5f",
-              absl::StrFormat("%s; %d session.run() per pass at ~%.0f us fixed cost each; max |diff| vs pytorch %.2g",
-                              js.value("what", ""), js.value("calls_per_pass", 0),
+              absl::StrFormat("%s; CPU %.4f s per pass; %d session.run() per pass at ~%.0f us fixed cost each; max |diff| vs pytorch %.2g",
+                              js.value("what", ""), js.value("median_cpu_s", 0.0), js.value("calls_per_pass", 0),
                               1e6 * js.value("call_overhead_s", 0.0), js.value("max_abs_diff_vs_torch", -1.0)));
     } else {
       x.peer_status = o.status();
@@ -393,14 +401,23 @@ absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
   return absl::OkStatus();
 }
 
+// Wall and CPU seconds of one pass.
+struct Clock {
+  double wall = 0, cpu = 0;
+};
+
+Clock Of(const nlohmann::json& j) { return {j.value("median_s", 0.0), j.value("median_cpu_s", 0.0)}; }
+
 void Ratios(Context& x) {
-  x.r.Section("ratios (peer time / Ancat time on the same core; > 1: Ancat is faster)");
+  x.r.Section("ratios (peer time / Ancat time on the same core; > 1: Ancat is faster; "
+              "_cpu: the same from CPU time, steadier on a busy machine)");
   auto enc = [&](const std::map<std::string, EncoderTiming>& m, const std::string& type) {
     auto it = m.find(type);
-    return it == m.end() ? 0.0 : it->second.median_s;
+    return it == m.end() ? Clock{} : Clock{it->second.median_s, it->second.cpu_s};
   };
-  auto ratio = [&](const std::string& key, double peer_s, double ancat_s, const std::string& note) {
-    if (peer_s > 0 && ancat_s > 0) x.r.Num(key, peer_s / ancat_s, "%.2f", note);
+  auto ratio = [&](const std::string& key, Clock peer, Clock ancat, const std::string& note) {
+    if (peer.wall > 0 && ancat.wall > 0) x.r.Num(key, peer.wall / ancat.wall, "%.2f", note);
+    if (peer.cpu > 0 && ancat.cpu > 0) x.r.Num(key + "_cpu", peer.cpu / ancat.cpu, "%.2f");
   };
   const bool torch = x.torch && std::count(x.c.peers.begin(), x.c.peers.end(), "pytorch");
   // Like with like: Ancat f32 against the peers in f32; Ancat bf16 against PyTorch in bf16
@@ -409,40 +426,40 @@ void Ratios(Context& x) {
   for (const auto& [name, type] : ComputeTypes()) {
     const std::string suffix = name == "f32" ? "" : "_" + name;
     if (torch && x.torch->contains("offline" + suffix)) {
-      ratio("speedup_encoder_offline_vs_pytorch_" + name, (*x.torch)["offline" + suffix].value("median_s", 0.0),
+      ratio("speedup_encoder_offline_vs_pytorch_" + name, Of((*x.torch)["offline" + suffix]),
             enc(x.enc_offline, name), "both " + name + ": encoder on the whole utterance's fbank");
-      ratio("speedup_encoder_streaming_vs_pytorch_" + name, (*x.torch)["streaming" + suffix].value("median_s", 0.0),
+      ratio("speedup_encoder_streaming_vs_pytorch_" + name, Of((*x.torch)["streaming" + suffix]),
             enc(x.enc_streaming, name), "both " + name + ": encoder stepped 40 ms at a time with caches, each node once");
     }
     if (x.ort) {
       const std::string note = name == "f32" ? "both f32" : "Ancat bf16, onnxruntime f32";
-      ratio("speedup_encoder_offline_vs_onnxruntime_" + name, (*x.ort)["offline"].value("median_s", 0.0),
+      ratio("speedup_encoder_offline_vs_onnxruntime_" + name, Of((*x.ort)["offline"]),
             enc(x.enc_offline, name), note + ": encoder on the whole utterance's fbank");
-      ratio("speedup_encoder_streaming_vs_onnxruntime_" + name, (*x.ort)["streaming"].value("median_s", 0.0),
+      ratio("speedup_encoder_streaming_vs_onnxruntime_" + name, Of((*x.ort)["streaming"]),
             enc(x.enc_streaming, name), note + ": encoder stepped 40 ms at a time with caches, each node once");
     }
   }
-  // What the peers' streaming RTF would allow on the same cores, one stream per core-share and
-  // perfect scaling assumed (an upper bound for them: they batch nothing across streams).
+  if (torch && x.streaming) {
+    ratio("speedup_recognizer_streaming_vs_pytorch_encoder", Of((*x.torch)["streaming"]),
+          {x.streaming->wall_s, x.streaming->cpu_s}, "Ancat does more here: fbank + encoder + search per chunk");
+  }
+  if (x.ort && x.offline) {
+    ratio("speedup_recognizer_offline_vs_onnxruntime_encoder", Of((*x.ort)["offline"]),
+          {x.offline->wall_s, x.offline->cpu_s}, "Ancat does more here: fbank + encoder + search");
+  }
+  // What the peers' streaming speed would allow on the same cores: one stream per core-share,
+  // perfect scaling (an upper bound for them: they batch nothing across streams).
   const int ncores = std::min<int>(x.c.cores, x.allowed.size());
   auto peer_streams = [&](const std::string& peer, const nlohmann::json& j) {
-    double rtf = j["streaming"].value("median_s", 0.0) / x.audio_s;
+    double rtf = j["streaming"].value("median_cpu_s", 0.0) / x.audio_s;
     if (rtf <= 0) return;
     x.r.Num(absl::StrFormat("%s_streams_%dcores_upper_bound", peer, ncores),
             std::floor(ncores * x.c.capacity.margin / rtf), "%.0f",
-            absl::StrFormat("%d cores x %.2f margin / streaming RTF; compare ancat_realtime_streams_%dcores = %d",
+            absl::StrFormat("%d cores x %.2f margin / CPU-time streaming RTF; compare ancat_realtime_streams_%dcores = %d",
                             ncores, x.c.capacity.margin, ncores, x.capacity));
   };
   if (torch) peer_streams("pytorch", *x.torch);
   if (x.ort) peer_streams("onnxruntime", *x.ort);
-  if (torch && x.streaming) {
-    ratio("speedup_recognizer_streaming_vs_pytorch_encoder", (*x.torch)["streaming"].value("median_s", 0.0),
-          x.streaming->wall_s, "Ancat does more here: fbank + encoder + search per chunk");
-  }
-  if (x.ort && x.offline) {
-    ratio("speedup_recognizer_offline_vs_onnxruntime_encoder", (*x.ort)["offline"].value("median_s", 0.0),
-          x.offline->wall_s, "Ancat does more here: fbank + encoder + search");
-  }
 }
 
 }  // namespace

@@ -50,15 +50,25 @@ def loaded_blas() -> str:
 
 
 def time_runs(fn, min_seconds: float, min_runs: int):
-    """Runs fn once to warm up, then until both limits are met. Returns per-run seconds."""
+    """Runs fn once to warm up, then until both limits are met.
+
+    Returns (wall seconds, process CPU seconds) per run. On a shared machine the CPU time is
+    the steadier figure: it leaves out the time the process waited for the core.
+    """
     fn()
-    times = []
+    walls, cpus = [], []
     start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
+    while len(walls) < min_runs or time.perf_counter() - start < min_seconds:
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return times
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return walls, cpus
+
+
+def timing(walls, cpus) -> dict:
+    return {"runs": len(walls), "median_s": statistics.median(walls), "min_s": min(walls),
+            "median_cpu_s": statistics.median(cpus)}
 
 
 def rope_at(x: torch.Tensor, pos: torch.Tensor, base: float) -> torch.Tensor:
@@ -247,7 +257,7 @@ def measure(model, feats, dtype: str, args) -> dict:
         times = time_runs(lambda: model.encode(x, lens), args.min_seconds, args.min_runs)
         out["offline" + suffix] = {
             "what": f"Transducer.encode() in {dtype} on the whole utterance (full T2xT2 masked attention)",
-            "runs": len(times), "median_s": statistics.median(times), "min_s": min(times)}
+            **timing(*times)}
     if "streaming" in args.modes:
         se = StreamingEncoder(model)
         enc = se.run(feats, args.chunk_frames)
@@ -261,8 +271,7 @@ def measure(model, feats, dtype: str, args) -> dict:
             stream["max_abs_diff_vs_offline"] = diff
         times = time_runs(lambda: se.run(feats, args.chunk_frames), args.min_seconds,
                           args.min_runs)
-        stream.update({"runs": len(times), "median_s": statistics.median(times),
-                       "min_s": min(times), "steps": math.ceil(t / args.chunk_frames)})
+        stream.update({**timing(*times), "steps": math.ceil(t / args.chunk_frames)})
         out["streaming" + suffix] = stream
     return out
 
