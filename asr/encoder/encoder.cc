@@ -34,7 +34,7 @@ struct LayerState {
   int32_t running_max = -1;  // P_l over consumed frames
 
   int64_t kv_cap = 0;            // ring rows; frame s at row s % kv_cap
-  std::vector<float> kv;         // [kv_cap, 2d]: k then v (k RoPE'd)
+  std::vector<std::byte> kv;     // [kv_cap, 2d] of the cache type: k then v (k RoPE'd)
   std::vector<int32_t> p_in;     // [kv_cap]: P_{l-1}(s)
 
   int64_t slot_cap = 0;          // frame t at slot t % slot_cap
@@ -44,7 +44,7 @@ struct LayerState {
   std::vector<int32_t> r;        // [slot_cap]: R_l(t)
 
   size_t MemoryBytes() const {
-    return kv.capacity() * 4 + p_in.capacity() * 4 + slots.capacity() * 4 + choice.capacity() + done.capacity() +
+    return kv.capacity() + p_in.capacity() * 4 + slots.capacity() * 4 + choice.capacity() + done.capacity() +
            r.capacity() * 4;
   }
 };
@@ -125,6 +125,7 @@ struct Encoder::Impl {
   std::shared_ptr<const Model> model;
   EncoderConfig config;
   int L = 0, d = 0, F = 0, K = 0, left_context = 0, bins = 0;
+  int kv_row_bytes = 0;  // one cached frame: k and v
   float eps = 1e-5f;
   std::vector<int> W;
   nn::AttentionDims dims;
@@ -162,7 +163,8 @@ struct Encoder::Impl {
   }
 
   void Project(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws);
-  void Attend(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws);
+  void Attend(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws, int threads);
+  void AdvanceGroup(absl::Span<EncoderStream::State* const> states, int threads);
   int GatherLayerInput(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws);
   void EmitOutputs(absl::Span<EncoderStream::State* const> streams, Workspace& ws);
 };
@@ -188,7 +190,8 @@ absl::Status EncoderConfig::Validate() const {
 
 std::string EncoderConfig::ToString() const {
   return absl::StrCat("EncoderConfig(num_threads=", num_threads, ", compute=", nn::ComputeTypeName(compute),
-                      ", max_frames_per_round=", max_frames_per_round, ")");
+                      ", max_frames_per_round=", max_frames_per_round,
+                      ", kv_cache=", kv_cache == nn::KvType::kBF16 ? "bf16" : "f32", ")");
 }
 
 absl::Status EncoderStreamOptions::Validate() const {
@@ -219,6 +222,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(std::shared_ptr<const M
   m->eps = c.encoder.norm_eps;
   m->bins = c.frontend.num_mel_bins;
   m->dims = {c.encoder.num_heads, c.encoder.head_dim()};
+  m->kv_row_bytes = 2 * m->d * (config.kv_cache == nn::KvType::kBF16 ? 2 : 4);
   m->rope = nn::Rope(c.encoder.head_dim(), c.encoder.rope_base);
   auto w = [&](const std::string& name) { return model->Weight(name).data.data(); };
   const nn::ComputeType ct = config.compute;
@@ -289,7 +293,8 @@ void GrowRing(std::vector<T>* ring, int64_t* cap, int width, int64_t keep_from, 
               int64_t min_cap) {
   const int64_t need = need_to - keep_from;
   if (need <= *cap) return;
-  const int64_t new_cap = std::max({need, *cap * 3 / 2, min_cap});
+  // Exactly what is needed (plus a little): growth is rare and idle streams stay small.
+  const int64_t new_cap = std::max(need + 2, min_cap);
   std::vector<T> grown(static_cast<size_t>(new_cap) * width);
   for (int64_t f = keep_from; f < live_to; ++f) {
     std::copy_n(ring->data() + (f % *cap) * width, width, grown.data() + (f % new_cap) * width);
@@ -348,7 +353,7 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
     const int64_t key_from = std::max<int64_t>(0, ls.done_upto - left_context);
     const int64_t min_kv = left_context + s.max_w + 2;
     const int64_t old_kv_cap = ls.kv_cap;
-    GrowRing(&ls.kv, &ls.kv_cap, 2 * d, key_from, ls.projected, end, min_kv);
+    GrowRing(&ls.kv, &ls.kv_cap, kv_row_bytes, key_from, ls.projected, end, min_kv);
     int64_t kv_cap_copy = old_kv_cap;
     GrowRing(&ls.p_in, &kv_cap_copy, 1, key_from, ls.projected, end, min_kv);
     const int64_t old_slot_cap = ls.slot_cap;
@@ -373,7 +378,7 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
       rope.Apply(qkva, dims.num_heads, t);      // q
       rope.Apply(qkva + d, dims.num_heads, t);  // k
       const int64_t kv_row = t % ls.kv_cap;
-      std::memcpy(ls.kv.data() + kv_row * 2 * d, qkva + d, sizeof(float) * 2 * d);  // k, v
+      nn::StoreKv(qkva + d, 2 * d, config.kv_cache, ls.kv.data() + kv_row * kv_row_bytes);  // k, v
       ls.p_in[kv_row] = ws.p[row];
       const int64_t slot = t % ls.slot_cap;
       float* sl = ls.slots.data() + slot * 2 * d;
@@ -388,7 +393,7 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
 }
 
 // Runs every query of layer l whose window is available, all streams in one batch.
-void Encoder::Impl::Attend(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws) {
+void Encoder::Impl::Attend(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws, int threads) {
   ws.queries.clear();
   for (auto* sp : streams) {
     EncoderStream::State& s = *sp;
@@ -409,13 +414,13 @@ void Encoder::Impl::Attend(int l, absl::Span<EncoderStream::State* const> stream
   ws.y.resize(static_cast<size_t>(total) * d);
   ws.h.resize(static_cast<size_t>(total) * d);
   ws.f.resize(static_cast<size_t>(total) * F);
-  const int threads = config.num_threads;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && total >= 16)
   for (int i = 0; i < total; ++i) {
     const auto& q = ws.queries[i];
     LayerState& ls = q.s->layers[l];
     const float* slot = ls.slots.data() + (q.t % ls.slot_cap) * 2 * d;
-    nn::KeyValueView kv{ls.kv.data(), ls.kv.data() + d, 2 * d, ls.kv_cap};
+    const int elem = config.kv_cache == nn::KvType::kBF16 ? 2 : 4;
+    nn::KeyValueView kv{ls.kv.data(), ls.kv.data() + d * elem, 2 * d, ls.kv_cap, config.kv_cache};
     nn::Attend(dims, slot + d, 2 * d, 1, kv, &q.lo, &q.hi, ws.o.data() + static_cast<size_t>(i) * d, d);
     std::memcpy(ws.y.data() + static_cast<size_t>(i) * d, slot, sizeof(float) * d);  // residual
   }
@@ -468,8 +473,27 @@ absl::Status Encoder::Advance(absl::Span<EncoderStream* const> streams) {
     if (s->state_->subsampling != &m.sub) return absl::InvalidArgumentError("Encoder::Advance: stream of another encoder");
     states.push_back(s->state_.get());
   }
-  nn::SetNumThreads(m.config.num_threads);
-  auto ws = m.Acquire();
+  const int threads = m.config.num_threads;
+  const int groups = std::min<int>(threads, static_cast<int>(states.size()));
+  if (groups > 1) {
+    // Many streams: each thread advances its own share of the streams with single-threaded
+    // matmuls. One fork/join per call instead of one per matmul: robust on busy machines,
+    // and rows per matmul stay plentiful.
+    const absl::Span<EncoderStream::State* const> all(states);
+#pragma omp parallel for num_threads(groups) schedule(static, 1)
+    for (int g = 0; g < groups; ++g) {
+      const size_t begin = all.size() * g / groups, end = all.size() * (g + 1) / groups;
+      m.AdvanceGroup(all.subspan(begin, end - begin), 1);
+    }
+  } else {
+    m.AdvanceGroup(states, threads);  // one stream (offline): threads inside each matmul
+  }
+  return absl::OkStatus();
+}
+
+void Encoder::Impl::AdvanceGroup(absl::Span<EncoderStream::State* const> states, int threads) {
+  nn::SetNumThreads(threads);
+  auto ws = Acquire();
   bool more = true;
   while (more) {
     // Subsampling: up to max_frames_per_round new frames per stream, all streams in one batch.
@@ -477,33 +501,32 @@ absl::Status Encoder::Advance(absl::Span<EncoderStream* const> streams) {
     ws->counts.clear();
     int total = 0;
     for (auto* s : states) {
-      const int n = static_cast<int>(std::min<int64_t>(m.sub.NumReady(s->sub), m.config.max_frames_per_round));
+      const int n = static_cast<int>(std::min<int64_t>(sub.NumReady(s->sub), config.max_frames_per_round));
       ws->sub_ptrs.push_back(&s->sub);
       ws->counts.push_back(n);
       total += n;
     }
     more = false;
     for (size_t i = 0; i < states.size(); ++i) {
-      if (m.sub.NumReady(states[i]->sub) > ws->counts[i]) more = true;
+      if (sub.NumReady(states[i]->sub) > ws->counts[i]) more = true;
     }
-    ws->xin.resize(static_cast<size_t>(total) * m.d);
+    ws->xin.resize(static_cast<size_t>(total) * d);
     ws->p.resize(total);
     if (total > 0) {
       // R_0(t) = t: layer 0's P values are the frame indices.
       int row = 0;
       for (size_t i = 0; i < states.size(); ++i)
         for (int k = 0; k < ws->counts[i]; ++k) ws->p[row++] = static_cast<int32_t>(states[i]->sub.num_outputs + k);
-      m.sub.Forward(ws->sub_ptrs, ws->counts, ws->xin.data());
+      sub.Forward(ws->sub_ptrs, ws->counts, ws->xin.data());
     }
-    for (int l = 0; l < m.L; ++l) {
-      if (l > 0) m.GatherLayerInput(l, states, *ws);
-      m.Project(l, states, *ws);
-      m.Attend(l, states, *ws);
+    for (int l = 0; l < L; ++l) {
+      if (l > 0) GatherLayerInput(l, states, *ws);
+      Project(l, states, *ws);
+      Attend(l, states, *ws, threads);
     }
-    m.EmitOutputs(states, *ws);
+    EmitOutputs(states, *ws);
   }
-  m.Release(std::move(ws));
-  return absl::OkStatus();
+  Release(std::move(ws));
 }
 
 absl::StatusOr<EncoderOutput> Encoder::EncodeOffline(const float* fbank, int num_frames,

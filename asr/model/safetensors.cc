@@ -95,6 +95,8 @@ static float HalfToFloat(uint16_t h) {
 }
 
 SafeTensors::~SafeTensors() = default;
+SafeTensors::SafeTensors(SafeTensors&&) noexcept = default;
+SafeTensors& SafeTensors::operator=(SafeTensors&&) noexcept = default;
 
 absl::StatusOr<SafeTensors> SafeTensors::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

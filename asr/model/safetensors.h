@@ -36,8 +36,8 @@ class SafeTensors {
   // Parses an in-memory copy (tests, fuzzing).
   static absl::StatusOr<SafeTensors> FromBuffer(std::string bytes, const std::string& name);
 
-  SafeTensors(SafeTensors&&) = default;
-  SafeTensors& operator=(SafeTensors&&) = default;
+  SafeTensors(SafeTensors&&) noexcept;
+  SafeTensors& operator=(SafeTensors&&) noexcept;
   ~SafeTensors();
 
   const std::string& path() const { return path_; }

@@ -10,35 +10,79 @@
 namespace ancat::asr::nn {
 namespace {
 
-ANCAT_MULTIVERSION
-void AttendOne(const AttentionDims& dims, const float* q, const KeyValueView& kv, int64_t lo, int64_t hi,
-               float* out, float* scores) {
-  const int dh = dims.head_dim;
-  const int n = static_cast<int>(hi - lo + 1);
+inline float Load(float x) { return x; }
+inline float Load(uint16_t x) {
+  const uint32_t bits = static_cast<uint32_t>(x) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+template <typename T>
+inline __attribute__((always_inline)) float DotT(const float* a, const T* b, int n) {
+  float acc[16] = {0};
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int k = 0; k < 16; ++k) acc[k] += a[i + k] * Load(b[i + k]);
+  }
+  float s = 0;
+  for (; i < n; ++i) s += a[i] * Load(b[i]);
+  for (int k = 0; k < 16; ++k) s += acc[k];
+  return s;
+}
+
+// rows[j] points at the key row of position lo + j; the value row is at the same offset
+// from `values` as the key row from `keys`. Keys and values are walked row by row (all heads of
+// a row at once): in streaming the rows come from memory, not cache, and whole contiguous rows
+// keep the hardware prefetchers busy. scores holds [num_heads, n].
+template <typename T>
+ANCAT_MULTIVERSION void AttendOne(const AttentionDims& dims, const float* q, const T* const* rows, int n,
+                                  int64_t value_offset, float* out, float* scores) {
+  const int dh = dims.head_dim, heads = dims.num_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-  for (int h = 0; h < dims.num_heads; ++h) {
-    const float* qh = q + h * dh;
-    float m = -std::numeric_limits<float>::infinity();
-    for (int j = 0; j < n; ++j) {
-      const int64_t row = (lo + j) % kv.capacity;
-      const float s = internal::Dot(qh, kv.keys + row * kv.stride + h * dh, dh) * scale;
-      scores[j] = s;
-      m = s > m ? s : m;
+  for (int j = 0; j < n; ++j) {
+    if (j + 1 < n) __builtin_prefetch(rows[j + 1]);
+    for (int h = 0; h < heads; ++h) scores[h * n + j] = DotT(q + h * dh, rows[j] + h * dh, dh) * scale;
+  }
+  for (int h = 0; h < heads; ++h) {
+    float* sh = scores + h * n;
+    float m = sh[0];
+    for (int j = 1; j < n; ++j) m = sh[j] > m ? sh[j] : m;
+    for (int j = 0; j < n; ++j) sh[j] = internal::Exp(sh[j] - m);
+    const float inv = 1.0f / internal::Sum(sh, n);
+    for (int j = 0; j < n; ++j) sh[j] *= inv;
+  }
+  const int d = heads * dh;
+  for (int i = 0; i < d; ++i) out[i] = 0;
+  for (int j = 0; j < n; ++j) {
+    const T* v = rows[j] + value_offset;
+    if (j + 1 < n) __builtin_prefetch(rows[j + 1] + value_offset);
+    for (int h = 0; h < heads; ++h) {
+      const float p = scores[h * n + j];
+      float* oh = out + h * dh;
+      const T* vh = v + h * dh;
+      for (int i = 0; i < dh; ++i) oh[i] += p * Load(vh[i]);
     }
-    float sum = 0;
+  }
+}
+
+template <typename T>
+void AttendT(const AttentionDims& dims, const float* q, int64_t q_stride, int num_queries, const KeyValueView& kv,
+             const int64_t* lo, const int64_t* hi, float* out, int64_t out_stride) {
+  thread_local std::vector<float> scores;
+  thread_local std::vector<const T*> rows;
+  const T* keys = static_cast<const T*>(kv.keys);
+  const int64_t value_offset = static_cast<const T*>(kv.values) - keys;
+  for (int i = 0; i < num_queries; ++i) {
+    const int n = static_cast<int>(hi[i] - lo[i] + 1);
+    if (rows.size() < static_cast<size_t>(n)) rows.resize(n);
+    if (scores.size() < static_cast<size_t>(n) * dims.num_heads) scores.resize(static_cast<size_t>(n) * dims.num_heads);
+    int64_t row = lo[i] % kv.capacity;  // one division per query, not per key
     for (int j = 0; j < n; ++j) {
-      scores[j] = internal::Exp(scores[j] - m);
-      sum += scores[j];
+      rows[j] = keys + row * kv.stride;
+      if (++row == kv.capacity) row = 0;
     }
-    const float inv = 1.0f / sum;
-    float* oh = out + h * dh;
-    for (int i = 0; i < dh; ++i) oh[i] = 0;
-    for (int j = 0; j < n; ++j) {
-      const int64_t row = (lo + j) % kv.capacity;
-      const float* vh = kv.values + row * kv.stride + h * dh;
-      const float p = scores[j] * inv;
-      for (int i = 0; i < dh; ++i) oh[i] += p * vh[i];
-    }
+    AttendOne<T>(dims, q + i * q_stride, rows.data(), n, value_offset, out + i * out_stride, scores.data());
   }
 }
 
@@ -46,21 +90,38 @@ void AttendOne(const AttentionDims& dims, const float* q, const KeyValueView& kv
 
 void Attend(const AttentionDims& dims, const float* q, int64_t q_stride, int num_queries, const KeyValueView& kv,
             const int64_t* lo, const int64_t* hi, float* out, int64_t out_stride) {
-  thread_local std::vector<float> scores;
-  for (int i = 0; i < num_queries; ++i) {
-    const size_t n = static_cast<size_t>(hi[i] - lo[i] + 1);
-    if (scores.size() < n) scores.resize(n);
-    AttendOne(dims, q + i * q_stride, kv, lo[i], hi[i], out + i * out_stride, scores.data());
+  if (kv.type == KvType::kBF16) {
+    AttendT<uint16_t>(dims, q, q_stride, num_queries, kv, lo, hi, out, out_stride);
+  } else {
+    AttendT<float>(dims, q, q_stride, num_queries, kv, lo, hi, out, out_stride);
+  }
+}
+
+void StoreKv(const float* src, int n, KvType type, void* dst) {
+  if (type == KvType::kF32) {
+    std::memcpy(dst, src, sizeof(float) * n);
+    return;
+  }
+  auto* out = static_cast<uint16_t*>(dst);
+  for (int i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &src[i], 4);
+    bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even
+    out[i] = static_cast<uint16_t>(bits >> 16);
   }
 }
 
 void AttendBidirectional(const AttentionDims& dims, const float* q, int64_t q_stride, const float* k, const float* v,
                          int64_t kv_stride, int n, float* out, int64_t out_stride) {
   if (n <= 0) return;
-  KeyValueView kv{k, v, kv_stride, n};
   thread_local std::vector<float> scores;
-  if (scores.size() < static_cast<size_t>(n)) scores.resize(n);
-  for (int i = 0; i < n; ++i) AttendOne(dims, q + i * q_stride, kv, 0, n - 1, out + i * out_stride, scores.data());
+  thread_local std::vector<const float*> rows;
+  scores.resize(static_cast<size_t>(n) * dims.num_heads);
+  rows.resize(n);
+  for (int j = 0; j < n; ++j) rows[j] = k + j * kv_stride;
+  for (int i = 0; i < n; ++i) {
+    AttendOne<float>(dims, q + i * q_stride, rows.data(), n, v - k, out + i * out_stride, scores.data());
+  }
 }
 
 BidirectionalSelfAttention::BidirectionalSelfAttention(Linear qkv, Linear out, AttentionDims dims, float rope_base)

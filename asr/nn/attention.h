@@ -19,14 +19,23 @@ struct AttentionDims {
   int d() const { return num_heads * head_dim; }
 };
 
+// Element type of a key/value store. kBF16 halves the memory and the bandwidth attention needs
+// (streaming attention reads every cached row once per query, so it is bandwidth-bound), at the
+// price of rounding keys and values to 8 significant bits.
+enum class KvType { kF32, kBF16 };
+
+// Converts n floats into a key/value store of `type` at dst.
+void StoreKv(const float* src, int n, KvType type, void* dst);
+
 // Keys and values of one sequence, all heads side by side (head h at columns h*dh..). The row
 // of position s is s % capacity: a ring buffer for streaming caches, or a plain array when
 // capacity >= the sequence length.
 struct KeyValueView {
-  const float* keys = nullptr;
-  const float* values = nullptr;
-  int64_t stride = 0;    // floats between consecutive rows (keys and values alike)
+  const void* keys = nullptr;
+  const void* values = nullptr;
+  int64_t stride = 0;    // elements between consecutive rows (keys and values alike)
   int64_t capacity = 0;  // rows in the store
+  KvType type = KvType::kF32;
 };
 
 // out[i] = concat_h softmax_s(q_i,h . k_s,h / sqrt(dh)) v_s,h over s in [lo[i], hi[i]] (inclusive;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -35,6 +36,22 @@ dnnl::stream& ThreadStream() {
   return stream;
 }
 
+// Grows, never shrinks; 64-byte aligned for the JIT kernels.
+void* ThreadScratch(size_t bytes) {
+  struct Buffer {
+    void* p = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(p); }
+  };
+  thread_local Buffer b;
+  if (bytes > b.size) {
+    std::free(b.p);
+    b.size = (bytes + 63) / 64 * 64;
+    b.p = std::aligned_alloc(64, b.size);
+  }
+  return b.p;
+}
+
 inline uint16_t ToBf16(float f) {
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
@@ -60,7 +77,7 @@ struct Linear::Impl {
 
   struct Entry {
     dnnl::matmul prim;
-    memory::desc src_md, dst_md;
+    memory::desc src_md, dst_md, scratch_md;
     memory weights;
   };
   using Key = std::tuple<int, int, int, int>;  // rows, x_stride, y_stride, epilogue
@@ -93,8 +110,12 @@ std::shared_ptr<const Linear::Impl::Entry> Linear::Impl::Get(int rows, int xs, i
   }
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
+  // Our own per-thread scratchpad: the library's default one is shared by all primitives, which
+  // makes concurrent execution from several threads unsafe in Debian's build.
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e->src_md, w_md, b_md, e->dst_md), attr, Engine());
   e->prim = dnnl::matmul(pd);
+  e->scratch_md = pd.scratchpad_desc();
   for (auto& [md, mem] : packed) {
     if (md == pd.weights_desc()) e->weights = mem;
   }
@@ -172,10 +193,12 @@ void Linear::Forward(const float* x, int x_stride, int rows, float* y, int y_str
     auto e = impl_->Get(n, xs, y_stride, ep);
     memory src_mem(e->src_md, Engine(), src);
     memory dst_mem(e->dst_md, Engine(), yr);
+    memory scratch_mem(e->scratch_md, Engine(), ThreadScratch(e->scratch_md.get_size()));
     e->prim.execute(ThreadStream(), {{DNNL_ARG_SRC, src_mem},
                                      {DNNL_ARG_WEIGHTS, e->weights},
                                      {DNNL_ARG_BIAS, im.bias_mem},
-                                     {DNNL_ARG_DST, dst_mem}});
+                                     {DNNL_ARG_DST, dst_mem},
+                                     {DNNL_ARG_SCRATCHPAD, scratch_mem}});
   }
   ThreadStream().wait();
 }

@@ -215,9 +215,12 @@ TEST(EncoderStreamingTest, SmallRoundsEqualLargeRounds) {
   ExpectClose(a->frames, g.out, big->d_model(), 1e-3, "vs golden");
 }
 
-TEST(EncoderStreamingTest, BatchedStreamsEqualOneByOne) {
+class BatchedTest : public ::testing::TestWithParam<int> {};
+
+// num_threads = 1: one batch for all streams; 2 and 3: streams split across threads.
+TEST_P(BatchedTest, BatchedStreamsEqualOneByOne) {
   const Golden& g = GetGolden();
-  auto enc = MakeEncoder();
+  auto enc = MakeEncoder({.num_threads = GetParam()});
   const int bins = 80;
   // Streams of different lengths (prefixes of the golden features, and different betas/caps).
   struct Spec {
@@ -277,6 +280,8 @@ TEST(EncoderStreamingTest, BatchedStreamsEqualOneByOne) {
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(Threads, BatchedTest, ::testing::Values(1, 2, 3));
+
 TEST(EncoderStreamingTest, LookaheadCapBoundsLatency) {
   const Golden& g = GetGolden();
   auto enc = MakeEncoder();
@@ -330,6 +335,29 @@ TEST(EncoderStreamingTest, Bf16StaysCloseToF32) {
   auto flat = Flatten(out->choices);
   for (size_t i = 0; i < flat.size(); ++i) same += flat[i] == g.choices[i];
   EXPECT_GE(same, static_cast<int>(0.8 * flat.size()));
+}
+
+TEST(EncoderStreamingTest, Bf16KeyValueCacheStaysClose) {
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder({.kv_cache = nn::KvType::kBF16});
+  auto f32 = MakeEncoder();
+  auto out = enc->EncodeOffline(g.features.data(), g.num_feature_frames, {.record_choices = true});
+  ASSERT_TRUE(out.ok());
+  ExpectClose(out->frames, g.out, enc->d_model(), 1e-2, "bf16 kv encoder_out");
+  // Same stream fed in chunks, streamed: rings wrap in bf16 storage too.
+  std::mt19937 rng(3);
+  auto chunked = RunChunked(*enc, g.features, g.num_feature_frames, 80, rng, {.record_choices = true}, 5);
+  ExpectClose(chunked.frames, out->frames, enc->d_model(), 1e-5, "bf16 kv chunked vs one-shot");
+  // Half the cache bytes of an f32 stream after the same audio.
+  auto a = *enc->CreateStream({});
+  auto b = *f32->CreateStream({});
+  a->AcceptFeatures(g.features.data(), 100);
+  b->AcceptFeatures(g.features.data(), 100);
+  EncoderStream* pa = a.get();
+  EncoderStream* pb = b.get();
+  ASSERT_TRUE(enc->Advance({&pa, 1}).ok());
+  ASSERT_TRUE(f32->Advance({&pb, 1}).ok());
+  EXPECT_LT(a->MemoryBytes(), b->MemoryBytes());
 }
 
 TEST(EncoderStreamingTest, IdleStreamIsSmall) {
