@@ -246,7 +246,8 @@ TEST_F(ClientServerTest, BundledSpeechSampleInEveryContainer) {
   // The same speech as WAV, FLAC and Ogg: the server reads each container itself.
   ClientRun wav = Client({"stream", "--fast", Data("audio/speech_16k.wav").string()});
   ASSERT_EQ(wav.exit_code, 0) << Describe(wav);
-  for (const char* name : {"audio/speech_16k.flac", "audio/speech_16k.ogg"}) {
+  for (const char* name : {"audio/speech_16k.flac", "audio/speech_16k.ogg",
+                           "audio/speech_16k.opus", "audio/speech_8k_mulaw.wav"}) {
     if (!fs::exists(Data(name))) continue;
     ClientRun r = Client({"recognize", Data(name).string()});
     EXPECT_EQ(r.exit_code, 0) << name << "\n" << Describe(r);
@@ -254,6 +255,16 @@ TEST_F(ClientServerTest, BundledSpeechSampleInEveryContainer) {
     EXPECT_EQ(s.exit_code, 0) << name << "\n" << Describe(s);
     EXPECT_EQ(r.LastLine(), s.LastLine()) << name;
   }
+}
+
+TEST_F(ClientServerTest, RawMulawFile) {
+  // Headerless 8 kHz G.711: the server converts and resamples it as it streams in.
+  ClientRun r = Client({"stream", "--fast", "--encoding", "mulaw", "--sample_rate", "8000",
+                        Data("audio/speech_8k.ul").string()});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  ClientRun w = Client({"recognize", Data("audio/speech_8k_mulaw.wav").string()});
+  ASSERT_EQ(w.exit_code, 0) << Describe(w);
+  EXPECT_EQ(r.LastLine(), w.LastLine());
 }
 
 TEST_F(ClientServerTest, RawLinear16File) {
@@ -278,7 +289,9 @@ TEST_F(ClientServerTest, MalformedConfigIsInvalidArgument) {
 }
 
 TEST_F(ClientServerTest, CorruptAudioIsInvalidArgument) {
-  for (const char* name : {"audio/garbage.wav", "audio/corrupt.flac", "audio/not_audio.txt"}) {
+  for (const char* name : {"audio/garbage.wav", "audio/corrupt.flac", "audio/not_audio.txt",
+                           "audio/truncated.wav", "audio/truncated.flac",
+                           "audio/header_only.wav"}) {
     if (!fs::exists(Data(name))) continue;
     ClientRun r = Client({"recognize", Data(name).string()});
     EXPECT_EQ(r.exit_code, 1) << name << "\n" << Describe(r);
