@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -193,6 +194,10 @@ absl::Status Setup(Context& x) {
   x.r.Str("cpu", CpuModel(), absl::StrFormat("%d CPUs allowed", x.allowed.size()));
   x.r.Num("load_average_start", LoadAverage1(), "%.2f",
           "1-minute load; other work on the machine skews every figure");
+  // OpenMP's waiting policy decides what a parallel region costs when the other core is busy.
+  const char* wait = std::getenv("OMP_WAIT_POLICY");
+  x.r.Str("omp_wait_policy", wait == nullptr ? "(unset: libgomp default)" : wait,
+          "environment; the engine's threads are OpenMP's");
   auto mc = asr::ModelConfig::FromFile((fs::path(c.model_dir) / "model.json").string());
   if (!mc.ok()) return mc.status();
   x.mc = *mc;
