@@ -335,7 +335,7 @@ void StreamImpl::InputFinished() {
 
 bool StreamImpl::IsReady() const {
   return encoder_->IsReady() || encoder_->NumOutputFrames() > 0 || decoder_->IsReady() ||
-         (input_finished_ && !decoder_->IsDone());
+         (input_finished_ && encoder_->IsDone() && !decoder_told_finished_);
 }
 
 void StreamImpl::MoveEncoderOutput() {

@@ -235,6 +235,24 @@ TEST_F(RecognizerTest, ManyStreamsBatchedEqualOneByOne) {
   }
 }
 
+TEST_F(RecognizerTest, EmptyAndTinyClipsGiveOneEmptyFinal) {
+  for (size_t n : {0, 100, 400, 1000}) {
+    std::vector<float> samples(n, 0.0f);
+    auto results = recognizer_->RecognizeClip(BeamConfig(16000), samples);
+    ASSERT_TRUE(results.ok()) << n << ": " << results.status();
+    ASSERT_EQ(results->size(), 1u) << n;
+    EXPECT_TRUE((*results)[0].is_final);
+  }
+  // A stream that gets no audio at all finishes too.
+  auto stream = recognizer_->CreateStream(BeamConfig(8000));
+  ASSERT_TRUE(stream.ok());
+  Stream* s = stream->get();
+  s->InputFinished();
+  for (int i = 0; i < 5 && !s->IsDone(); ++i) ASSERT_TRUE(recognizer_->DecodeStreams({&s, 1}).ok());
+  EXPECT_TRUE(s->IsDone());
+  EXPECT_FALSE(s->IsReady());
+}
+
 TEST_F(RecognizerTest, InterimResultsComeBeforeFinals) {
   StreamConfig c = BeamConfig(16000);
   auto stream = recognizer_->CreateStream(c);
