@@ -23,7 +23,7 @@ while IFS= read -r -d '' f; do
     *) continue ;;
   esac
   n=$((n + 1)); echo "unpack: $(basename "$f")" >&2
-done < <(find "${srcs[@]}" -type f \( -name '*.tar.xz' -o -name '*.deb' \) -print0 2>/dev/null | sort -z)
+done < <(find -L "${srcs[@]}" -type f \( -name '*.tar.xz' -o -name '*.deb' \) -print0 2>/dev/null | sort -z)
 echo "unpack: $n archives into $R" >&2
 
 # Data paths compiled into the engines. Link what is missing; never replace existing files.
