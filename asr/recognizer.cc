@@ -12,6 +12,7 @@
 #include "asr/audio/audio.h"
 #include "asr/decoder/decoder.h"
 #include "asr/decoder/ngram_lm.h"
+#include "asr/decoder/sentencepiece_pieces.h"
 #include "asr/decoder/transducer_head.h"
 #include "asr/encoder/encoder.h"
 #include "asr/frontend/fbank.h"
@@ -219,17 +220,17 @@ absl::StatusOr<std::unique_ptr<Recognizer>> RecognizerImpl::Make(const Recognize
   if (absl::Status s = config.Validate(); !s.ok()) return Annotate(s, "RecognizerConfig");
   auto r = std::make_unique<RecognizerImpl>();
   r->config_ = config;
-  auto model = Model::Load(config.model_dir);
+  // The tokenizer's pieces are read by asr/decoder, not libsentencepiece: see
+  // sentencepiece_pieces.h (libsentencepiece aborts in processes that link gRPC).
+  auto model = Model::Load(config.model_dir, {.load_tokenizer = false});
   if (!model.ok()) return Annotate(model.status(), "loading model " + config.model_dir);
   r->model_ = *model;
   const ModelConfig& mc = r->model_->config();
-  if (r->model_->tokenizer() == nullptr) {
-    return absl::FailedPreconditionError("model loaded without its tokenizer");
-  }
-  const Tokenizer& tok = *r->model_->tokenizer();
-  if (tok.VocabSize() != mc.vocab.size) {
+  auto sp = ReadSentencePieceModel(config.model_dir + "/" + mc.vocab.tokenizer);
+  if (!sp.ok()) return Annotate(sp.status(), "loading model " + config.model_dir);
+  if (static_cast<int>(sp->size()) != mc.vocab.size) {
     return absl::InvalidArgumentError(absl::StrCat(config.model_dir, ": tokenizer has ",
-                                                   tok.VocabSize(), " pieces, model.json vocab.size ",
+                                                   sp->size(), " pieces, model.json vocab.size ",
                                                    mc.vocab.size));
   }
   auto fbank = FbankComputer::Create(ToFbankConfig(mc.frontend));
@@ -250,10 +251,19 @@ absl::StatusOr<std::unique_ptr<Recognizer>> RecognizerImpl::Make(const Recognize
     r->lm_ = std::move(*lm);
   }
   std::vector<std::string> pieces;
-  for (int i = 0; i < tok.VocabSize(); ++i) pieces.push_back(tok.IdToPiece(i));
-  r->decoder_ = std::make_unique<TransducerDecoder>(
-      r->head_.get(), r->lm_.get(),
-      PieceTable::FromPieces(pieces, mc.vocab.blank_id, mc.vocab.unk_id), mc.frame_ms);
+  for (const SentencePiecePiece& p : *sp) pieces.push_back(p.piece);
+  PieceTable table = PieceTable::FromPieces(pieces, mc.vocab.blank_id, mc.vocab.unk_id);
+  for (size_t i = 0; i < sp->size(); ++i) {
+    const auto type = (*sp)[i].type;
+    if (type != SentencePiecePiece::kNormal && type != SentencePiecePiece::kUserDefined) {
+      table.special[i] = 1;  // <blk>, <unk>, control and unused pieces are no text
+      table.text[i].clear();
+      table.display[i].clear();
+      table.starts_word[i] = 0;
+    }
+  }
+  r->decoder_ = std::make_unique<TransducerDecoder>(r->head_.get(), r->lm_.get(),
+                                                    std::move(table), mc.frame_ms);
 
   r->info_.name = mc.name;
   r->info_.version = mc.version;

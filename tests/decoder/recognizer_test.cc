@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "asr/audio/audio.h"
 #include "asr/decoder/decoder.h"
+#include "asr/decoder/sentencepiece_pieces.h"
 #include "asr/decoder/transducer_head.h"
 #include "asr/decoder/words.h"
 #include "asr/model/model.h"
@@ -51,6 +52,30 @@ StreamConfig Greedy() {
   c.decoding.method = DecodingConfig::Method::kGreedy;
   c.endpoint.enabled = false;
   return c;
+}
+
+// bpe.model read without libsentencepiece gives exactly the tokenizer's pieces.
+TEST(SentencePiecePieces, MatchTheTokenizer) {
+  auto model = Model::Load(kModelDir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto pieces = ReadSentencePieceModel(kModelDir + "/bpe.model");
+  ASSERT_TRUE(pieces.ok()) << pieces.status();
+  const Tokenizer& tok = *(*model)->tokenizer();
+  ASSERT_EQ(static_cast<int>(pieces->size()), tok.VocabSize());
+  for (int i = 0; i < tok.VocabSize(); ++i) EXPECT_EQ((*pieces)[i].piece, tok.IdToPiece(i)) << i;
+  EXPECT_EQ((*pieces)[0].piece, "<blk>");
+  EXPECT_EQ((*pieces)[0].type, SentencePiecePiece::kControl);
+  EXPECT_EQ((*pieces)[1].type, SentencePiecePiece::kUnknown);
+  EXPECT_EQ((*pieces)[5].type, SentencePiecePiece::kNormal);
+  EXPECT_FALSE(ParseSentencePieceModel("not a protobuf \xff\xff").ok());
+  EXPECT_FALSE(ReadSentencePieceModel("/nonexistent/bpe.model").ok());
+  // A truncated file fails or comes up short (Recognizer::Create checks the count).
+  std::ifstream in(kModelDir + "/bpe.model", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (size_t cut : {bytes.size() / 3, bytes.size() / 2 + 1, size_t{7}}) {
+    auto t = ParseSentencePieceModel(bytes.substr(0, cut));
+    EXPECT_TRUE(!t.ok() || t->size() < pieces->size()) << cut;
+  }
 }
 
 // The predictor/joiner and greedy search alone, on the golden encoder output.
