@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -90,7 +91,7 @@ absl::StatusOr<MatmulRate> MeasureMatmulRate(const MatmulRateConfig& config, Mat
     };
     run();
     int64_t calls = 0;
-    double start = WallSeconds(), elapsed = 0;
+    double start = WallSeconds(), cpu0 = ProcessCpuSeconds(), elapsed = 0;
     while (elapsed < config.seconds) {
       run();
       ++calls;
@@ -99,7 +100,9 @@ absl::StatusOr<MatmulRate> MeasureMatmulRate(const MatmulRateConfig& config, Mat
     MatmulRate rate;
     rate.type = type;
     rate.impl = pd.impl_info_str();
-    rate.gflops = 2.0 * config.m * config.n * config.k * calls / elapsed * 1e-9;
+    const double flops = 2.0 * config.m * config.n * config.k * calls;
+    rate.gflops = flops / elapsed * 1e-9;
+    rate.gflops_cpu = flops / std::max(ProcessCpuSeconds() - cpu0, 1e-9) * config.threads * 1e-9;
     return rate;
   } catch (const dnnl::error& e) {
     return absl::UnavailableError(absl::StrFormat("oneDNN %s matmul: %s", MatmulTypeName(type), e.what()));

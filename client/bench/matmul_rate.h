@@ -28,7 +28,9 @@ struct MatmulRateConfig {
 struct MatmulRate {
   MatmulType type = MatmulType::kF32;
   std::string impl;       // oneDNN's kernel name, e.g. "brg:avx512_core"
-  double gflops = 0;      // 2*m*n*k per call
+  double gflops = 0;      // 2*m*n*k per call, per second of wall time
+  double gflops_cpu = 0;  // the same per second of process CPU time x threads (what the
+                          // threads got of the cores; steadier on a shared machine)
 };
 
 // Weights are reordered once into oneDNN's preferred layout and the primitive is reused, as
