@@ -3,9 +3,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "asr/nn/attention.h"
@@ -47,6 +50,66 @@ struct LayerState {
     return kv.capacity() + p_in.capacity() * 4 + slots.capacity() * 4 + choice.capacity() + done.capacity() +
            r.capacity() * 4;
   }
+};
+
+// Threads that each advance a share of the streams. Sleeping workers (condition variable), not
+// OpenMP: OpenMP's spinning barriers stall badly when the machine has other work.
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads) {
+    for (int k = 1; k < threads; ++k) workers_.emplace_back([this, k] { Loop(k); });
+  }
+  ~WorkerPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  // fn(0) on the caller, fn(1..n-1) on workers; returns when all are done. n <= size().
+  void Run(int n, const std::function<void(int)>& fn) {
+    std::lock_guard<std::mutex> run_lock(run_mu_);  // one job at a time
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = &fn;
+      job_n_ = n;
+      pending_ = n - 1;
+      ++generation_;
+    }
+    cv_.notify_all();
+    fn(0);
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [this] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void Loop(int k) {
+    nn::SetNumThreads(1);
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      if (k >= job_n_) continue;
+      const auto* fn = job_;
+      lock.unlock();
+      (*fn)(k);
+      lock.lock();
+      if (--pending_ == 0) done_cv_.notify_all();
+    }
+  }
+
+  std::mutex run_mu_, mu_;
+  std::condition_variable cv_, done_cv_;
+  const std::function<void(int)>* job_ = nullptr;
+  int job_n_ = 0, pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace
@@ -97,7 +160,15 @@ void EncoderStream::PopOutputFrames(int n) {
   n = std::min<int64_t>(n, s.out_rows - s.out_head);
   s.out_head += n;
   s.out_first += n;
-  if (s.out_head == s.out_rows) s.out_head = s.out_rows = 0;  // reuse the buffer from the start
+  if (s.out_head == s.out_rows) {
+    s.out_head = s.out_rows = 0;  // reuse the buffer from the start
+  } else if (s.out_head * 2 > s.out_rows) {  // a reader that pops part: keep the buffer bounded
+    const int64_t left = s.out_rows - s.out_head;
+    std::memmove(s.out.data(), s.out.data() + s.out_head * s.d, sizeof(float) * left * s.d);
+    std::memmove(s.out_latency.data(), s.out_latency.data() + s.out_head, sizeof(int) * left);
+    s.out_head = 0;
+    s.out_rows = left;
+  }
 }
 
 const std::vector<int>& EncoderStream::Choices(int layer) const {
@@ -133,6 +204,7 @@ struct Encoder::Impl {
   nn::CausalConvSubsampling sub;
   std::vector<LayerWeights> layers;
   std::vector<float> final_w, final_b;
+  std::unique_ptr<WorkerPool> pool_threads;  // num_threads > 1
 
   // Scratch matrices of one Advance call; a pool so concurrent calls do not share them.
   struct Workspace {
@@ -249,6 +321,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(std::shared_ptr<const M
   }
   m->final_w = vec("encoder.final_norm.weight");
   m->final_b = vec("encoder.final_norm.bias");
+  if (config.num_threads > 1) m->pool_threads = std::make_unique<WorkerPool>(config.num_threads);
   return std::unique_ptr<Encoder>(new Encoder(std::move(m)));
 }
 
@@ -273,7 +346,7 @@ absl::StatusOr<std::unique_ptr<EncoderStream>> Encoder::CreateStream(const Encod
 }
 
 void EncoderStream::AcceptFeatures(const float* fbank, int n) {
-  if (n > 0) state_->subsampling->AcceptFrames(&state_->sub, fbank, n);
+  if (n > 0 && !state_->finished) state_->subsampling->AcceptFrames(&state_->sub, fbank, n);
 }
 
 bool EncoderStream::IsReady() const {
@@ -473,20 +546,27 @@ absl::Status Encoder::Advance(absl::Span<EncoderStream* const> streams) {
     if (s->state_->subsampling != &m.sub) return absl::InvalidArgumentError("Encoder::Advance: stream of another encoder");
     states.push_back(s->state_.get());
   }
+  // Only streams with work: they are what gets split across threads.
+  std::vector<EncoderStream::State*> busy;
+  int64_t ready_frames = 0;
+  for (auto* st : states) {
+    const int64_t r = m.sub.NumReady(st->sub);
+    if (r > 0 || (st->finished && st->produced < st->TotalFrames())) busy.push_back(st);
+    ready_frames += r;
+  }
   const int threads = m.config.num_threads;
-  const int groups = std::min<int>(threads, static_cast<int>(states.size()));
+  const int groups = std::min<int>(threads, static_cast<int>(busy.size()));
   if (groups > 1) {
-    // Many streams: each thread advances its own share of the streams with single-threaded
-    // matmuls. One fork/join per call instead of one per matmul: robust on busy machines,
-    // and rows per matmul stay plentiful.
-    const absl::Span<EncoderStream::State* const> all(states);
-#pragma omp parallel for num_threads(groups) schedule(static, 1)
-    for (int g = 0; g < groups; ++g) {
+    // Many streams: each thread advances its own share with single-threaded matmuls, so rows
+    // per matmul stay plentiful and threads meet once per call, not once per matmul.
+    const absl::Span<EncoderStream::State* const> all(busy);
+    m.pool_threads->Run(groups, [&](int g) {
       const size_t begin = all.size() * g / groups, end = all.size() * (g + 1) / groups;
       m.AdvanceGroup(all.subspan(begin, end - begin), 1);
-    }
-  } else {
-    m.AdvanceGroup(states, threads);  // one stream (offline): threads inside each matmul
+    });
+  } else if (!busy.empty()) {
+    // One stream: threads inside the matmuls pay off only for big batches (a file, not 40 ms).
+    m.AdvanceGroup(busy, ready_frames >= 32 ? threads : 1);
   }
   return absl::OkStatus();
 }

@@ -65,7 +65,8 @@ class EncoderStream {
   EncoderStream(const EncoderStream&) = delete;
   EncoderStream& operator=(const EncoderStream&) = delete;
 
-  // Raw fbank rows [n, num_mel_bins] (before CMVN), in order, any n >= 0.
+  // Raw fbank rows [n, num_mel_bins] (before CMVN), in order, any n >= 0. Ignored after
+  // InputFinished().
   void AcceptFeatures(const float* fbank, int n);
   // No more features: frames that waited for lookahead past the end are released.
   void InputFinished();

@@ -73,13 +73,19 @@ Rope::Rope(int head_dim, float base, int table_positions)
   inv_freq_.resize(half);
   // Same expression as the recipe: base ** (-2 i / dh) in float64 (base itself is float32 there).
   for (int i = 0; i < half; ++i) inv_freq_[i] = std::pow(static_cast<double>(base), -2.0 * i / head_dim);
-  cos_.resize(static_cast<size_t>(table_positions) * half);
-  sin_.resize(cos_.size());
+  const size_t n = static_cast<size_t>(table_positions) * half;
+  cos_.resize(n);
+  sin_.resize(n);
+  coarse_cos_.resize(n);
+  coarse_sin_.resize(n);
   for (int p = 0; p < table_positions; ++p) {
     for (int i = 0; i < half; ++i) {
-      double a = static_cast<double>(p) * inv_freq_[i];
-      cos_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::cos(a));
-      sin_[static_cast<size_t>(p) * half + i] = static_cast<float>(std::sin(a));
+      const double a = static_cast<double>(p) * inv_freq_[i];
+      const double c = static_cast<double>(p) * table_positions * inv_freq_[i];
+      cos_[static_cast<size_t>(p) * half + i] = std::cos(a);
+      sin_[static_cast<size_t>(p) * half + i] = std::sin(a);
+      coarse_cos_[static_cast<size_t>(p) * half + i] = std::cos(c);
+      coarse_sin_[static_cast<size_t>(p) * half + i] = std::sin(c);
     }
   }
 }
@@ -87,22 +93,25 @@ Rope::Rope(int head_dim, float base, int table_positions)
 void Rope::Apply(float* x, int num_heads, int64_t position) const {
   const int half = head_dim_ / 2;
   thread_local std::vector<float> cbuf, sbuf;
-  const float* c;
-  const float* s;
-  if (position < table_positions_) {
-    c = cos_.data() + position * half;
-    s = sin_.data() + position * half;
-  } else {
-    cbuf.resize(half);
-    sbuf.resize(half);
+  cbuf.resize(half);
+  sbuf.resize(half);
+  const int64_t t = table_positions_;
+  if (position < t * t) {
+    const size_t a = static_cast<size_t>(position / t) * half, b = static_cast<size_t>(position % t) * half;
     for (int i = 0; i < half; ++i) {
-      double a = static_cast<double>(position) * inv_freq_[i];
-      cbuf[i] = static_cast<float>(std::cos(a));
-      sbuf[i] = static_cast<float>(std::sin(a));
+      // cos(A + B), sin(A + B)
+      cbuf[i] = static_cast<float>(coarse_cos_[a + i] * cos_[b + i] - coarse_sin_[a + i] * sin_[b + i]);
+      sbuf[i] = static_cast<float>(coarse_sin_[a + i] * cos_[b + i] + coarse_cos_[a + i] * sin_[b + i]);
     }
-    c = cbuf.data();
-    s = sbuf.data();
+  } else {
+    for (int i = 0; i < half; ++i) {
+      const double ang = static_cast<double>(position) * inv_freq_[i];
+      cbuf[i] = static_cast<float>(std::cos(ang));
+      sbuf[i] = static_cast<float>(std::sin(ang));
+    }
   }
+  const float* c = cbuf.data();
+  const float* s = sbuf.data();
   for (int h = 0; h < num_heads; ++h) {
     float* a = x + h * head_dim_;
     float* b = a + half;

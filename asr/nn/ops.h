@@ -26,7 +26,9 @@ void LogSoftmax(float* x, int n);
 class Rope {
  public:
   Rope() = default;
-  Rope(int head_dim, float base, int table_positions = 4096);
+  // Angles come from two tables (positions p = a * table_positions + b, cos/sin of the sum by
+  // the addition formulas in double), so hours-long streams need no trigonometry per frame.
+  Rope(int head_dim, float base, int table_positions = 1024);
   int head_dim() const { return head_dim_; }
   // Rotates num_heads consecutive heads of x (num_heads * head_dim floats) for one position.
   void Apply(float* x, int num_heads, int64_t position) const;
@@ -36,7 +38,8 @@ class Rope {
   double base_ = 10000.0;
   int table_positions_ = 0;
   std::vector<double> inv_freq_;
-  std::vector<float> cos_, sin_;  // [table_positions, head_dim/2]
+  std::vector<double> cos_, sin_;              // [table_positions, head_dim/2]: angle b * theta_i
+  std::vector<double> coarse_cos_, coarse_sin_;  // the same for angles a * table_positions * theta_i
 };
 
 }  // namespace ancat::asr::nn

@@ -67,7 +67,7 @@ TEST(OpsTest, SoftmaxAndLogSoftmax) {
 TEST(OpsTest, RopeRotatesHalvesByPosition) {
   const int dh = 8, heads = 2;
   Rope rope(dh, 10000.0f, /*table_positions=*/16);
-  for (int64_t pos : {0, 1, 5, 15, 16, 1000, 123456}) {  // table and computed positions
+  for (int64_t pos : {0, 1, 5, 15, 16, 17, 100, 255, 256, 1000, 123456}) {  // fine, coarse+fine, direct
     std::vector<float> x(dh * heads);
     for (int i = 0; i < dh * heads; ++i) x[i] = 0.1f * (i + 1);
     auto y = x;
