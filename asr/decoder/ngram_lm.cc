@@ -156,8 +156,8 @@ absl::StatusOr<std::unique_ptr<NgramLm>> NgramLm::ParseArpa(absl::string_view te
     std::vector<absl::string_view> f = absl::StrSplit(line, absl::ByAnyChar(" \t"),
                                                      absl::SkipEmpty());
     const int n = section;
-    const bool top = n == static_cast<int>(counts.size());
-    if (static_cast<int>(f.size()) != n + 1 && (top || static_cast<int>(f.size()) != n + 2)) {
+    // A back-off weight on the top order means nothing; some writers emit one anyway.
+    if (static_cast<int>(f.size()) != n + 1 && static_cast<int>(f.size()) != n + 2) {
       return ParseError(line_no, absl::StrCat("expected ", n, " words in a ", n, "-gram"));
     }
     float lp = 0, bo = 0;

@@ -126,6 +126,9 @@ TEST(NgramLmErrors, RejectsBrokenFiles) {
   EXPECT_FALSE(NgramLm::ParseArpa("\\data\\\nngram 1=1\nngram 2=1\n\\1-grams:\n-1 a\n"
                                   "\\2-grams:\n-1 a b\n\\end\\\n").ok());  // b not a unigram
   EXPECT_FALSE(NgramLm::ParseArpa("\\data\\\nngram 1=1\n\\1-grams:\nx a\n\\end\\\n").ok());
+  // A (meaningless) back-off weight on the top order is accepted.
+  EXPECT_TRUE(NgramLm::ParseArpa("\\data\\\nngram 1=2\nngram 2=1\n\\1-grams:\n-1 a -0.1\n-1 b\n"
+                                 "\\2-grams:\n-0.5 a b -0.2\n\\end\\\n").ok());
   auto missing = NgramLm::LoadArpa("/nonexistent/lm.arpa");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
 }
