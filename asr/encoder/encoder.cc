@@ -237,6 +237,7 @@ struct Encoder::Impl {
   void Project(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws);
   void Attend(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws, int threads);
   void AdvanceGroup(absl::Span<EncoderStream::State* const> states, int threads);
+  void ShrinkRings(EncoderStream::State* s);
   int GatherLayerInput(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws);
   void EmitOutputs(absl::Span<EncoderStream::State* const> streams, Workspace& ws);
 };
@@ -257,12 +258,13 @@ double Encoder::MacsPerFrame() const {
 absl::Status EncoderConfig::Validate() const {
   if (num_threads < 1) return absl::InvalidArgumentError("EncoderConfig.num_threads must be >= 1");
   if (max_frames_per_round < 1) return absl::InvalidArgumentError("EncoderConfig.max_frames_per_round must be >= 1");
+  if (round_rows < 1) return absl::InvalidArgumentError("EncoderConfig.round_rows must be >= 1");
   return absl::OkStatus();
 }
 
 std::string EncoderConfig::ToString() const {
   return absl::StrCat("EncoderConfig(num_threads=", num_threads, ", compute=", nn::ComputeTypeName(compute),
-                      ", max_frames_per_round=", max_frames_per_round,
+                      ", max_frames_per_round=", max_frames_per_round, ", round_rows=", round_rows,
                       ", kv_cache=", kv_cache == nn::KvType::kBF16 ? "bf16" : "f32", ")");
 }
 
@@ -580,8 +582,10 @@ void Encoder::Impl::AdvanceGroup(absl::Span<EncoderStream::State* const> states,
     ws->sub_ptrs.clear();
     ws->counts.clear();
     int total = 0;
+    const int64_t per_stream = std::max<int64_t>(config.max_frames_per_round,
+                                                 config.round_rows / std::max<size_t>(1, states.size()));
     for (auto* s : states) {
-      const int n = static_cast<int>(std::min<int64_t>(sub.NumReady(s->sub), config.max_frames_per_round));
+      const int n = static_cast<int>(std::min<int64_t>(sub.NumReady(s->sub), per_stream));
       ws->sub_ptrs.push_back(&s->sub);
       ws->counts.push_back(n);
       total += n;
@@ -606,7 +610,61 @@ void Encoder::Impl::AdvanceGroup(absl::Span<EncoderStream::State* const> states,
     }
     EmitOutputs(states, *ws);
   }
+  for (auto* s : states) ShrinkRings(s);
   Release(std::move(ws));
+}
+
+// After a backlog (a burst of audio) the rings are far bigger than a live stream needs: give the
+// memory back, so that streams idle at their steady size.
+void Encoder::Impl::ShrinkRings(EncoderStream::State* s) {
+  sub.Trim(&s->sub);
+  const int64_t min_kv = left_context + s->max_w + 2, min_slots = s->max_w + 2;
+  for (LayerState& ls : s->layers) {
+    if (ls.kv_cap > 4 * min_kv) {
+      const int64_t key_from = std::max<int64_t>(0, ls.done_upto - left_context);
+      if (ls.projected - key_from <= min_kv) {
+        std::vector<std::byte> kv;
+        std::vector<int32_t> p_in;
+        int64_t c1 = 0, c2 = 0;
+        GrowRing(&kv, &c1, kv_row_bytes, key_from, key_from, ls.projected, min_kv);
+        GrowRing(&p_in, &c2, 1, key_from, key_from, ls.projected, min_kv);
+        for (int64_t f = key_from; f < ls.projected; ++f) {
+          std::memcpy(kv.data() + (f % c1) * kv_row_bytes, ls.kv.data() + (f % ls.kv_cap) * kv_row_bytes, kv_row_bytes);
+          p_in[f % c2] = ls.p_in[f % ls.kv_cap];
+        }
+        ls.kv.swap(kv);
+        ls.p_in.swap(p_in);
+        ls.kv_cap = c1;
+      }
+    }
+    if (ls.slot_cap > 4 * min_slots && ls.projected - ls.consumed <= min_slots) {
+      std::vector<float> slots;
+      std::vector<int8_t> choice;
+      std::vector<uint8_t> done;
+      std::vector<int32_t> r;
+      int64_t c = 0, c1 = 0, c2 = 0, c3 = 0;
+      GrowRing(&slots, &c, 2 * d, ls.consumed, ls.consumed, ls.projected, min_slots);
+      GrowRing(&choice, &c1, 1, ls.consumed, ls.consumed, ls.projected, min_slots);
+      GrowRing(&done, &c2, 1, ls.consumed, ls.consumed, ls.projected, min_slots);
+      GrowRing(&r, &c3, 1, ls.consumed, ls.consumed, ls.projected, min_slots);
+      for (int64_t t = ls.consumed; t < ls.projected; ++t) {
+        const int64_t from = t % ls.slot_cap, to = t % c;
+        std::memcpy(slots.data() + to * 2 * d, ls.slots.data() + from * 2 * d, sizeof(float) * 2 * d);
+        choice[to] = ls.choice[from];
+        done[to] = ls.done[from];
+        r[to] = ls.r[from];
+      }
+      ls.slots.swap(slots);
+      ls.choice.swap(choice);
+      ls.done.swap(done);
+      ls.r.swap(r);
+      ls.slot_cap = c;
+    }
+  }
+  if (s->out_rows == 0 && s->out.capacity() > static_cast<size_t>(64 * d)) {
+    std::vector<float>().swap(s->out);
+    std::vector<int>().swap(s->out_latency);
+  }
 }
 
 absl::StatusOr<EncoderOutput> Encoder::EncodeOffline(const float* fbank, int num_frames,

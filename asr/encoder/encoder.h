@@ -40,7 +40,11 @@ struct EncoderConfig {
   // (single-threaded matmuls, one fork/join per call); with one stream, threads inside matmuls.
   int num_threads = 1;
   nn::ComputeType compute = nn::ComputeType::kF32; // kBF16: bf16 matmuls (avx512_bf16)
-  int max_frames_per_round = 16;                   // new frames per stream per batched round
+  // Rows of one batched round: each stream contributes up to max(max_frames_per_round,
+  // round_rows / streams) new frames, so a lone stream with a backlog (a file) still fills
+  // big matmuls and reads the weights once per round_rows frames.
+  int max_frames_per_round = 16;
+  int round_rows = 256;
   // Key/value cache storage: kBF16 halves per-stream memory and attention's memory traffic
   // (keys/values rounded to bf16; outputs move by ~1e-3 relative, see BENCHMARKS).
   nn::KvType kv_cache = nn::KvType::kF32;

@@ -33,7 +33,7 @@ CausalConvSubsampling::CausalConvSubsampling(const Weights& w, int num_bins, int
   out_ = Linear(wo.data(), w.out_b, d_, f2_ * c_, type);
 }
 
-void CausalConvSubsampling::AcceptFrames(State* s, const float* fbank, int n) const {
+void CausalConvSubsampling::Trim(State* s) const {
   // Frames before 4 * num_outputs - 6 are never needed again.
   const int64_t keep_from = std::max<int64_t>(0, 4 * s->num_outputs - 6);
   if (keep_from > s->first_frame) {
@@ -41,6 +41,11 @@ void CausalConvSubsampling::AcceptFrames(State* s, const float* fbank, int n) co
     s->frames.erase(s->frames.begin(), s->frames.begin() + drop * bins_);
     s->first_frame += drop;
   }
+  if (s->frames.capacity() > 4 * s->frames.size() + 32 * static_cast<size_t>(bins_)) s->frames.shrink_to_fit();
+}
+
+void CausalConvSubsampling::AcceptFrames(State* s, const float* fbank, int n) const {
+  Trim(s);
   const size_t old = s->frames.size();
   s->frames.resize(old + static_cast<size_t>(n) * bins_);
   float* dst = s->frames.data() + old;

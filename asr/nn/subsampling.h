@@ -37,6 +37,8 @@ class CausalConvSubsampling {
   int d_model() const { return d_; }
   // Raw fbank rows [n, num_bins]; CMVN is applied here.
   void AcceptFrames(State* s, const float* fbank, int n) const;
+  // Drops fbank rows no future output needs, and returns memory held after a backlog.
+  void Trim(State* s) const;
   // Encoder frames computable now: floor((T-1)/4) + 1 - num_outputs for T frames received.
   int64_t NumReady(const State& s) const;
   // The next counts[i] encoder frames of states[i] (counts[i] <= NumReady), all streams in one

@@ -360,6 +360,38 @@ TEST(EncoderStreamingTest, Bf16KeyValueCacheStaysClose) {
   EXPECT_LT(a->MemoryBytes(), b->MemoryBytes());
 }
 
+TEST(EncoderStreamingTest, BacklogMemoryIsGivenBack) {
+  // A stream handed seconds of audio at once grows its rings for the big round, then shrinks
+  // back to the size of a stream that got the same audio in 40 ms chunks.
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder({.round_rows = 1024});
+  auto burst = *enc->CreateStream({});
+  auto paced = *enc->CreateStream({});
+  EncoderStream* b = burst.get();
+  EncoderStream* p = paced.get();
+  b->AcceptFeatures(g.features.data(), g.num_feature_frames);
+  ASSERT_TRUE(enc->Advance({&b, 1}).ok());
+  for (int pos = 0; pos + 4 <= g.num_feature_frames; pos += 4) {
+    p->AcceptFeatures(g.features.data() + pos * 80, 4);
+    ASSERT_TRUE(enc->Advance({&p, 1}).ok());
+  }
+  b->PopOutputFrames(b->NumOutputFrames());
+  p->PopOutputFrames(p->NumOutputFrames());
+  ASSERT_TRUE(enc->Advance({&b, 1}).ok());
+  EXPECT_LE(b->MemoryBytes(), p->MemoryBytes() * 3 / 2) << p->MemoryBytes();
+  // And it still computes the same frames afterwards.
+  b->InputFinished();
+  p->AcceptFeatures(g.features.data() + (g.num_feature_frames / 4) * 4 * 80, g.num_feature_frames % 4);
+  p->InputFinished();
+  ASSERT_TRUE(enc->Advance({&b, 1}).ok());
+  ASSERT_TRUE(enc->Advance({&p, 1}).ok());
+  ASSERT_EQ(b->NumOutputFrames(), p->NumOutputFrames());
+  for (int i = 0; i < b->NumOutputFrames(); ++i) {
+    auto x = b->OutputFrame(i), y = p->OutputFrame(i);
+    for (size_t k = 0; k < x.size(); ++k) ASSERT_NEAR(x[k], y[k], 1e-4 * (1 + std::fabs(y[k])));
+  }
+}
+
 TEST(EncoderStreamingTest, IdleStreamIsSmall) {
   auto enc = MakeEncoder();
   auto s = *enc->CreateStream({});
