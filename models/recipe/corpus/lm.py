@@ -6,16 +6,15 @@ until the ARPA is at most --max-mb), then evaluated (perplexity, OOV rate) on th
 IRSTLM is needed only here (package irstlm), not by CI.
 
   python3 -m corpus.lm --text work/text --out work/lm.arpa [--order 4 --max-mb 8]
-  python3 -m corpus.lm --text work/text --out work/lm.arpa --pocketsphinx-blend 0.5
 
---pocketsphinx-blend W also converts Debian's pocketsphinx-en-us general US English LM (its
-binary en-us.lm.bin, which Debian's sphinx_lm_convert cannot convert: it crashes) through the
-pocketsphinx Python API and linearly interpolates it with the corpus LM (IRSTLM interpolate-lm).
+Not done: blending in Debian's pocketsphinx-en-us general LM. Its en-us.lm.bin is a sphinxbase
+trie; converting it to ARPA (sphinx_lm_convert, or NGramModel.write from python3-pocketsphinx)
+aborts in ngram_model_trie_write_arpa (assertion raw_ngram_idx == n_counts), and ignoring the
+assertion (LD_PRELOAD) crashes later. A reader of the trie format would be the workaround.
 """
 from __future__ import annotations
 
 import argparse
-import glob
 import gzip
 import json
 import os
@@ -113,25 +112,6 @@ def build(sentences: list[str], out: str, order: int, max_mb: float, work: str,
     return stats
 
 
-def pocketsphinx_arpa(dst: str) -> str:
-    """Convert Debian's pocketsphinx-en-us binary LM to ARPA via the Python API."""
-    cands = glob.glob("/usr/share/pocketsphinx/model/en-us/en-us.lm.bin")
-    if not cands:
-        raise SystemExit("lm: pocketsphinx-en-us not installed")
-    from pocketsphinx import NGramModel  # Debian's python3-pocketsphinx
-    lm = NGramModel.readfile(cands[0]) if hasattr(NGramModel, "readfile") else NGramModel(cands[0])
-    lm.write(dst, "arpa") if hasattr(lm, "write") else None
-    return dst
-
-
-def lowercase_arpa(src: str, dst: str) -> None:
-    """Lower-case the words of an ARPA file (pocketsphinx uses lower case already; this also
-    drops entries with characters outside the corpus alphabet)."""
-    with open(src, encoding="utf-8", errors="ignore") as f, open(dst, "w", encoding="utf-8") as g:
-        for line in f:
-            g.write(line.lower() if not line.startswith("\\") else line)
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--text", required=True, help="folder from corpus.text build")
@@ -140,7 +120,6 @@ def main(argv=None) -> None:
     ap.add_argument("--max-mb", type=float, default=8.0)
     ap.add_argument("--smoothing", default="improved-kneser-ney")
     ap.add_argument("--work", default=None)
-    ap.add_argument("--pocketsphinx-blend", type=float, default=0.0)
     a = ap.parse_args(argv)
     work = a.work or os.path.join(os.path.dirname(os.path.abspath(a.out)), "lm_work")
     sentences = [s for _, s in T.read_train(a.text)]
@@ -149,16 +128,6 @@ def main(argv=None) -> None:
         p = os.path.join(a.text, name + ".txt")
         if os.path.exists(p):
             stats[name] = perplexity(a.out, [ln.strip() for ln in open(p) if ln.strip()])
-    if a.pocketsphinx_blend > 0:
-        ps = os.path.join(work, "pocketsphinx.arpa")
-        pocketsphinx_arpa(ps)
-        lst = os.path.join(work, "interp.lst")
-        w = a.pocketsphinx_blend
-        with open(lst, "w") as f:
-            f.write(f"LMINTERPOLATION 2\n{1 - w} {a.out}\n{w} {ps}\n")
-        blend = a.out.replace(".arpa", ".blend.arpa")
-        _run([_bin("interpolate-lm"), lst, "--text=yes", blend], stdout=subprocess.DEVNULL)
-        stats["blend"] = {"file": blend, "weight_pocketsphinx": w}
     with open(a.out + ".json", "w") as f:
         json.dump(stats, f, indent=1)
     print(json.dumps(stats))

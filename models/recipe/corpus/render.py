@@ -113,22 +113,30 @@ def render_chunk(job: dict) -> dict:
     return {"voice": v.id, "rows": rows, "errors": errors, "n": len(job["items"])}
 
 
-def probe_voices(env: V.Env, voices: list[V.Voice], split: str, log=print) -> list[V.Voice]:
-    """Keep the voices whose files exist and that render one test sentence."""
+def probe_voices(env: V.Env, voices: list[V.Voice], split: str, log=print,
+                 workers: int = 1) -> list[V.Voice]:
+    """Keep the voices whose files exist and that render one test sentence (probed in parallel)."""
+    present = []
+    for v in voices:
+        if env.available(v):
+            present.append(v)
+        else:
+            log(f"render: voice {v.id}: files missing, skipped")
+    d = tempfile.mkdtemp(prefix="rc_probe_")
+    jobs = [{"root": env.root, "voice": v.__dict__, "split": split, "out_dir": d, "manifest_dir": d,
+             "items": [(f"probe{i}", "hello this is a test", {"rate": 1.0, "pitch": 1.0})],
+             "kind_of": {f"probe{i}": "probe"}} for i, v in enumerate(present)]
+    with mp.Pool(max(1, workers)) as pool:
+        results = pool.map(render_chunk, jobs, chunksize=1)
     ok = []
-    with tempfile.TemporaryDirectory() as d:
-        for v in voices:
-            if not env.available(v):
-                log(f"render: voice {v.id}: files missing, skipped")
-                continue
-            job = {"root": env.root, "voice": v.__dict__, "split": split, "out_dir": d,
-                   "manifest_dir": d, "items": [("probe", "hello this is a test", {"rate": 1.0, "pitch": 1.0})],
-                   "kind_of": {"probe": "probe"}}
-            res = render_chunk(job)
-            if res["rows"]:
-                ok.append(v)
-            else:
-                log(f"render: voice {v.id}: probe failed, skipped: {res['errors'][:1]}")
+    for v, res in zip(present, results):
+        if res["rows"]:
+            ok.append(v)
+        else:
+            log(f"render: voice {v.id}: probe failed, skipped: {res['errors'][:1]}")
+    for f in os.listdir(d):
+        os.remove(os.path.join(d, f))
+    os.rmdir(d)
     return ok
 
 
@@ -266,7 +274,7 @@ def cmd_tts(a) -> None:
     env = V.Env.from_environ()
     sentences = T.read_train(a.text)
     voices = [v for v in V.all_voices(a.espeak_share)]
-    voices = probe_voices(env, voices, "train")
+    voices = probe_voices(env, voices, "train", workers=a.workers)
     if not voices:
         raise SystemExit("render: no working voice")
     print(f"render: {len(voices)} voices: {' '.join(v.id for v in voices)}", flush=True)
