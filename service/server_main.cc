@@ -22,6 +22,8 @@ ABSL_FLAG(int, max_message_bytes, 8 << 20, "Largest request message accepted, in
 ABSL_FLAG(double, max_audio_seconds, 600, "Audio per call, at most; more gets OUT_OF_RANGE.");
 ABSL_FLAG(int64_t, max_container_bytes, 64 << 20,
           "FLAC/OGG/WAV bytes buffered per stream, at most.");
+ABSL_FLAG(double, idle_timeout_seconds, 30,
+          "A stream without any message for this long ends with OUT_OF_RANGE; 0 = never.");
 ABSL_FLAG(double, drain_seconds, 20, "On SIGTERM, time given to open calls to finish.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
 
@@ -46,6 +48,7 @@ int Run(const RecognizerFactory& create_recognizer) {
   config.service.max_streams = absl::GetFlag(FLAGS_max_streams);
   config.service.max_audio_seconds = absl::GetFlag(FLAGS_max_audio_seconds);
   config.service.max_container_bytes = absl::GetFlag(FLAGS_max_container_bytes);
+  config.service.idle_timeout_seconds = absl::GetFlag(FLAGS_idle_timeout_seconds);
   config.scheduler.max_batch = absl::GetFlag(FLAGS_max_batch);
   if (auto s = config.Validate(); !s.ok()) {
     spdlog::error("event=bad_flags message=\"{}\"", std::string(s.message()));

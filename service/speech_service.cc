@@ -1,5 +1,7 @@
 #include "service/speech_service.h"
 
+#include <algorithm>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -54,7 +56,13 @@ class CallSink final : public ResultSink {
 
 // One StreamingRecognize call. Reads run one at a time on gRPC threads; results arrive on the
 // scheduler thread; writes are queued because gRPC allows one in flight.
-class StreamingCall final : public StreamingReactor {
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+class StreamingCall final : public StreamingReactor, public IdleCall {
  public:
   StreamingCall(SpeechService* service, grpc::CallbackServerContext* context)
       : service_(service),
@@ -68,7 +76,20 @@ class StreamingCall final : public StreamingReactor {
       return;
     }
     spdlog::info("event=stream_open call={} peer={}", id_, context_->peer());
+    last_read_ns_ = NowNs();
+    service_->WatchIdle(this);
+    watched_ = true;
     StartRead(&request_);
+  }
+
+  void EndIfIdleSince(int64_t cutoff_ns) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finish_.has_value() || input_done_ || last_read_ns_ >= cutoff_ns) return;
+    if (session_ != nullptr) session_->Cancel();
+    spdlog::warn("event=stream_idle call={} messages={}", id_, messages_);
+    FinishLocked(absl::OutOfRangeError(absl::StrCat(
+        "audio timeout: no message for ", service_->config().idle_timeout_seconds,
+        " s; send audio close to real time and half-close the stream when done")));
   }
 
   void OnReadDone(bool ok) override {
@@ -76,7 +97,9 @@ class StreamingCall final : public StreamingReactor {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (finish_.has_value()) return;
+      last_read_ns_ = NowNs();
       if (!ok) {
+        input_done_ = true;
         EndOfInputLocked();
         return;
       }
@@ -113,6 +136,7 @@ class StreamingCall final : public StreamingReactor {
   }
 
   void OnDone() override {
+    if (watched_) service_->UnwatchIdle(this);
     sink_->Detach();
     if (session_ != nullptr) session_->Cancel();
     if (admitted_) {
@@ -246,8 +270,11 @@ class StreamingCall final : public StreamingReactor {
   const int64_t id_;
   const std::shared_ptr<CallSink<StreamingCall>> sink_;
   bool admitted_ = true;
+  bool watched_ = false;
 
   std::mutex mu_;
+  int64_t last_read_ns_ = 0;  // when the last message (or the half-close) arrived
+  bool input_done_ = false;   // the client half-closed
   pb::StreamingRecognizeRequest request_;
   int64_t messages_ = 0;
   double audio_seconds_ = 0;
@@ -375,6 +402,10 @@ absl::Status ServiceConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("max_audio_seconds: ", max_audio_seconds, " is not > 0"));
   }
+  if (!(idle_timeout_seconds >= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("idle_timeout_seconds: ", idle_timeout_seconds, " is < 0"));
+  }
   if (max_container_bytes < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_container_bytes: ", max_container_bytes, " is < 1"));
@@ -385,7 +416,8 @@ absl::Status ServiceConfig::Validate() const {
 std::string ServiceConfig::ToString() const {
   return absl::StrCat("ServiceConfig(max_streams=", max_streams,
                       ", max_audio_seconds=", max_audio_seconds,
-                      ", max_container_bytes=", max_container_bytes, ")");
+                      ", max_container_bytes=", max_container_bytes,
+                      ", idle_timeout_seconds=", idle_timeout_seconds, ")");
 }
 
 SpeechService::SpeechService(asr::Recognizer& recognizer, Scheduler& scheduler,
@@ -393,6 +425,39 @@ SpeechService::SpeechService(asr::Recognizer& recognizer, Scheduler& scheduler,
     : recognizer_(recognizer), scheduler_(scheduler), config_(config) {
   limits_.model_sample_rate = recognizer_.Info().sample_rate;
   limits_.max_container_bytes = config_.max_container_bytes;
+  if (config_.idle_timeout_seconds > 0) watchdog_ = std::thread([this] { WatchdogLoop(); });
+}
+
+SpeechService::~SpeechService() {
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    watch_stop_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+void SpeechService::WatchIdle(IdleCall* call) {
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  watched_.push_back(call);
+}
+
+void SpeechService::UnwatchIdle(IdleCall* call) {
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  watched_.erase(std::remove(watched_.begin(), watched_.end(), call), watched_.end());
+}
+
+// Checks a few times per timeout; the timeout is a floor, not an exact moment.
+void SpeechService::WatchdogLoop() {
+  const auto timeout = std::chrono::duration<double>(config_.idle_timeout_seconds);
+  const auto period = std::chrono::duration_cast<std::chrono::milliseconds>(timeout / 4) +
+                      std::chrono::milliseconds(1);
+  std::unique_lock<std::mutex> lock(watch_mu_);
+  while (!watch_cv_.wait_for(lock, period, [this] { return watch_stop_; })) {
+    const int64_t cutoff =
+        NowNs() - std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+    for (IdleCall* call : watched_) call->EndIfIdleSince(cutoff);
+  }
 }
 
 StreamingReactor* SpeechService::StreamingRecognize(grpc::CallbackServerContext* context) {

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -23,6 +25,9 @@ struct ServiceConfig {
   int max_streams = 256;              // concurrent StreamingRecognize + Recognize calls
   double max_audio_seconds = 600;     // audio per call, after which it fails with OUT_OF_RANGE
   int64_t max_container_bytes = 64 << 20;  // FLAC/OGG/... bytes buffered per stream
+  // A stream whose client sends nothing for this long (before half-closing) ends with
+  // OUT_OF_RANGE, as Google's "audio timeout": it frees its slot. 0 disables.
+  double idle_timeout_seconds = 30;
 
   absl::Status Validate() const;
   std::string ToString() const;
@@ -30,10 +35,19 @@ struct ServiceConfig {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// A call the idle watchdog can end (streaming calls register while their input is open).
+class IdleCall {
+ public:
+  virtual ~IdleCall() = default;
+  // Ends the call if it has been idle since `cutoff`; called with the registry locked.
+  virtual void EndIfIdleSince(int64_t cutoff_ns) = 0;
+};
+
 class SpeechService final : public pb::Speech::CallbackService {
  public:
   // Both must outlive the service (and the gRPC server that runs it).
   SpeechService(asr::Recognizer& recognizer, Scheduler& scheduler, const ServiceConfig& config);
+  ~SpeechService() override;
 
   grpc::ServerBidiReactor<pb::StreamingRecognizeRequest, pb::StreamingRecognizeResponse>*
   StreamingRecognize(grpc::CallbackServerContext* context) override;
@@ -57,6 +71,8 @@ class SpeechService final : public pb::Speech::CallbackService {
   const ServiceConfig& config() const { return config_; }
   const RequestLimits& limits() const { return limits_; }
   int64_t NextCallId() { return ++call_ids_; }
+  void WatchIdle(IdleCall* call);
+  void UnwatchIdle(IdleCall* call);  // after it returns, the watchdog no longer uses `call`
 
  private:
   asr::Recognizer& recognizer_;
@@ -64,6 +80,14 @@ class SpeechService final : public pb::Speech::CallbackService {
   const ServiceConfig config_;
   RequestLimits limits_;
   std::atomic<int64_t> call_ids_{0};
+
+  void WatchdogLoop();
+
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  std::vector<IdleCall*> watched_;  // guarded by watch_mu_
+  bool watch_stop_ = false;         // guarded by watch_mu_
+  std::thread watchdog_;
 
   mutable std::mutex mu_;
   std::condition_variable idle_cv_;

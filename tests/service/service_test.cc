@@ -384,6 +384,29 @@ TEST_F(LimitsTest, TooMuchAudioIsOutOfRange) {
   EXPECT_THAT(out.status.error_message(), HasSubstr("limit of 2 s"));
 }
 
+class IdleTimeoutTest : public ServiceTest {
+ protected:
+  void SetUp() override {
+    ServerConfig config;
+    config.service.idle_timeout_seconds = 0.2;
+    StartServer(config);
+  }
+};
+
+TEST_F(IdleTimeoutTest, SilentClientIsEndedWithOutOfRange) {
+  // The client sends its config and then nothing, without half-closing.
+  grpc::ClientContext context;
+  auto call = stub_->StreamingRecognize(&context);
+  ASSERT_TRUE(call->Write(Config(pb::LINEAR16, 16000)));
+  StreamOutcome out = Collect(call.get());  // returns once the server ends the call
+  EXPECT_EQ(out.status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_THAT(out.status.error_message(), HasSubstr("audio timeout"));
+  // The slot is free again: a normal stream still works.
+  StreamOutcome next = RunStream(Chunked(Config(pb::LINEAR16, 16000),
+                                         testing::ToLinear16(testing::ToneBursts(1, 0.3, 1.0))));
+  EXPECT_TRUE(next.status.ok()) << next.status.error_message();
+}
+
 TEST_F(ServiceTest, GracefulShutdownDrainsOpenStreamsAndRefusesNewOnes) {
   grpc::ClientContext context;
   auto open = stub_->StreamingRecognize(&context);
