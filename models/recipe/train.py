@@ -222,6 +222,13 @@ def load_augment(spec: str):
     return lambda seed: obj
 
 
+def _worker_ignores_signals(_):
+    """DataLoader workers leave SIGTERM/SIGINT to the main process, which saves checkpoints
+    and then shuts the workers down (a `pkill -f train.py` would otherwise kill them first)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Run:
     """One variant being trained: its model, optimizer, progress and folder."""
 
@@ -337,7 +344,8 @@ def train(args):
         ds.epoch = runs[0].state["epoch"]
         kw = dict(batch_sampler=sampler, collate_fn=collate, num_workers=args.workers)
         if args.workers > 0:
-            kw.update(prefetch_factor=4, pin_memory=dev.type == "cuda")
+            kw.update(prefetch_factor=4, pin_memory=dev.type == "cuda",
+                      worker_init_fn=_worker_ignores_signals)
         return torch.utils.data.DataLoader(ds, **kw)
 
     start = time.time()
@@ -348,8 +356,22 @@ def train(args):
     t_slice = time.time()
     seen = 0.0
     done = False
+    failure = None
     while not done:
-        for batch in loader():
+        try:
+            it = iter(loader())
+        except Exception as ex:  # noqa: BLE001
+            failure = ex
+            break
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                break
+            except Exception as ex:  # a worker died (e.g. killed): keep what was trained
+                failure = ex
+                done = True
+                break
             if batch is None:
                 continue
             now = time.time()
@@ -367,7 +389,8 @@ def train(args):
                     r.state["trained_seconds"] += el
                     r.save(args)
                 t_slice = last_save = time.time()
-        else:
+        del it
+        if not done:
             for r in runs:
                 r.state["epoch"] += 1
             sampler.set_epoch(runs[0].state["epoch"])
@@ -382,6 +405,8 @@ def train(args):
               f"{' (schedule done)' if r.progress(0.0, args) >= 1.0 else ''}", flush=True)
     print(f"slice: {wall / 60:.1f} min wall, {seen / 3600:.2f} h of audio, "
           f"{seen / max(wall, 1e-9):.0f} audio-s/s", flush=True)
+    if failure is not None and not stop["flag"]:
+        raise RuntimeError("data loading failed (checkpoints saved)") from failure
     return runs
 
 

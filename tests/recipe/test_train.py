@@ -138,3 +138,42 @@ def test_latency_budget_is_free_below_target():
     torch.manual_seed(0)
     c = T.compute_losses(m, batch, 1.0, 0.3, lat_weight=10.0, spec_aug=False, lat_target=0.0)
     assert torch.allclose(c["loss"], b["loss"] + 10.0 * c["lat_soft"], atol=1e-4)
+
+
+def test_sigterm_to_all_processes_saves_checkpoints(tmp_path):
+    """`pkill -TERM -f train.py` reaches the DataLoader workers too: training must still end
+    cleanly with its checkpoint written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    rng = np.random.default_rng(1)
+    man = tmp_path / "m.jsonl"
+    with open(man, "w") as f:
+        for i in range(8):
+            _write_wav(str(tmp_path / f"{i}.wav"), rng.normal(0, 0.1, 16000))
+            f.write(json.dumps({"audio": f"{i}.wav", "duration": 1.0, "text": "call anna"}) + "\n")
+    bpe = os.path.join(os.path.dirname(__file__), "..", "data", "tiny-model", "bpe.model")
+    cmvn = tmp_path / "cmvn.json"
+    cmvn.write_text(json.dumps({"mean": [0.0] * 80, "istd": [1.0] * 80}))
+    exp = tmp_path / "exp"
+    script = os.path.join(os.path.dirname(T.__file__), "train.py")
+    p = subprocess.Popen([sys.executable, script, "train", "--manifest", str(man), "--bpe", bpe,
+                          "--cmvn", str(cmvn), "--exp", str(exp), "--layers", "1", "--d-model",
+                          "32", "--heads", "2", "--ffn", "32", "--channels", "2",
+                          "--joiner-dim", "16", "--vocab-size", "64", "--budget-minutes", "60",
+                          "--workers", "2", "--log-every", "1", "--max-frames", "400",
+                          "--device", "cpu", "--augment", ""],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = exp / "ancat" / "log.jsonl"
+    t0 = time.time()
+    while not (log.exists() and log.read_text().count("\n") >= 2) and time.time() - t0 < 60:
+        time.sleep(0.2)
+    kids = subprocess.run(["pgrep", "-P", str(p.pid)], stdout=subprocess.PIPE,
+                          text=True).stdout.split()
+    for pid in [p.pid] + [int(k) for k in kids]:
+        os.kill(int(pid), signal.SIGTERM)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0, out
+    assert "saved" in out
+    assert torch_load(str(exp / "ancat" / "last.pt"))["state"]["step"] >= 2
