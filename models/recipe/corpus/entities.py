@@ -163,7 +163,10 @@ class Catalog:
         self.rng = rng
         _, proper = load_dict_words()
         # Proper nouns from wamerican extend the surname list (many are real surnames/places).
-        extra = sorted(set(p for p in proper if 4 <= len(p) <= 9) - set(FIRST_NAMES) - set(CITIES))
+        # Drop plural/possessive-looking demonyms ("mexicans" when "mexican" exists).
+        pset = set(proper)
+        extra = sorted(set(p for p in proper if 4 <= len(p) <= 9 and p[:-1] not in pset)
+                       - set(FIRST_NAMES) - set(CITIES))
         rng.shuffle(extra)
         self.lists = {
             "first": sorted(set(FIRST_NAMES)),

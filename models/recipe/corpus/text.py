@@ -165,7 +165,8 @@ def _duration(rng: random.Random) -> str:
         n = rng.randint(2, 12)
     s = f"{n} {unit}"
     if rng.random() < 0.15 and unit == "minutes":
-        s = f"{rng.randint(1, 3)} hours and {n} minutes"
+        h = rng.randint(1, 3)
+        s = f"{h} {'hour' if h == 1 else 'hours'} and {n} minutes"
     return s
 
 
@@ -292,15 +293,17 @@ class RequestGenerator:
 
     def timer(self):
         t = self.rng.choice([
-            "set a timer for {d}", "timer for {d}", "start a {d} timer", "set an alarm for {t}",
+            "set a timer for {d}", "timer for {d}", "start a {ds} timer", "set an alarm for {t}",
             "wake me up at {t}", "set an alarm for {t} {dt}", "wake me up at {t} {dt}",
             "remind me to {k} at {t}", "remind me to {k} {dt}", "remind me to {k} in {d}",
-            "how much time is left on my timer", "cancel my alarm", "cancel the {d} timer",
-            "snooze for {d}", "set a reminder for {t} to {k}", "add a {d} timer for the pasta",
+            "how much time is left on my timer", "cancel my alarm", "cancel the {ds} timer",
+            "snooze for {d}", "set a reminder for {t} to {k}", "add a {ds} timer for the pasta",
             "turn off my {t} alarm", "set an alarm every weekday at {t}",
             "create an event {dt} at {t} called {k}", "what's on my calendar {dt}",
             "schedule a meeting with {c} {dt} at {t}", "move my {t} meeting to {t2}"])
-        return t.format(d=_duration(self.rng), t=_time_written(self.rng),
+        n = self.rng.choice([2, 3, 5, 10, 15, 20, 25, 30, 45, 90, self.rng.randint(2, 60)])
+        ds = f"{n} {self.rng.choice(['minute', 'minute', 'second', 'hour'])}"
+        return t.format(d=_duration(self.rng), ds=ds, t=_time_written(self.rng),
                         t2=_time_written(self.rng), dt=_date(self.rng),
                         k=self.rng.choice(E.TASKS), c=self.contact())
 
@@ -339,7 +342,8 @@ class RequestGenerator:
             "remove {i} from my {ls}", "what's on my {ls}", "clear my {ls}",
             "create a new list called {k}", "do i have {i} on my {ls}", "read my {ls}",
             "add {k} to my to do list", "mark {k} as done", "we need {i}", "buy {n} {i}"])
-        return t.format(i=self.item(), i2=self.item(), ls=self.rng.choice(E.LISTS),
+        i, i2 = self.rng.sample(self.p["item"], 2)
+        return t.format(i=i, i2=i2, ls=self.rng.choice(E.LISTS),
                         k=self.rng.choice(E.TASKS + [self.song()]), n=self.rng.randint(2, 12))
 
     def apps(self):
