@@ -202,8 +202,10 @@ class ErrorRate:
         r, h = normalize_text(ref), normalize_text(hyp)
         self.werr += edit_distance(r.split(), h.split())
         self.wn += len(r.split())
-        self.cerr += edit_distance(r.replace(" ", ""), h.replace(" ", ""))
-        self.cn += len(r.replace(" ", ""))
+        # characters of the space-joined words, spaces included (as corpus/wer.py counts them,
+        # so the pocketsphinx peer's CER compares)
+        self.cerr += edit_distance(r, h)
+        self.cn += len(r)
         self.utts += 1
 
     @property
