@@ -3,6 +3,7 @@
 // chunking of the input and any batching of streams give the same frames.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -397,6 +398,58 @@ TEST(EncoderStreamingTest, IdleStreamIsSmall) {
   auto s = *enc->CreateStream({});
   EXPECT_LT(s->MemoryBytes(), 16u * 1024);
 }
+
+// Every model folder in the repository that carries goldens (the tiny test model, and the
+// shipped models under models/ once the recipe exports them): choices, latency and encoder
+// outputs at beta = 0 and at the golden beta, from the C++ executor streaming in 40 ms chunks.
+std::vector<std::string> ModelsWithGoldens() {
+  namespace fs = std::filesystem;
+  std::vector<std::string> dirs = {kDir};
+  const fs::path models = fs::path(ANCAT_SOURCE_DIR) / "models";
+  if (fs::is_directory(models)) {
+    for (const auto& e : fs::directory_iterator(models)) {
+      if (fs::exists(e.path() / "model.json") && fs::exists(e.path() / "golden.safetensors")) {
+        dirs.push_back(e.path().string());
+      }
+    }
+  }
+  return dirs;
+}
+
+class ModelParityTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelParityTest, StreamingMatchesGoldens) {
+  const std::string dir = GetParam();
+  auto model = Model::Load(dir, {.load_tokenizer = false});
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto enc = Encoder::Create(*model, {});
+  ASSERT_TRUE(enc.ok());
+  auto g = SafeTensors::Open(dir + "/golden.safetensors");
+  ASSERT_TRUE(g.ok()) << g.status();
+  const auto feats = *g->ReadFloat("features");
+  const int bins = (*model)->config().frontend.num_mel_bins;
+  const int t = static_cast<int>(feats.size()) / bins;
+  const float beta = std::stof(g->metadata().at("beta"));
+  for (const std::string suffix : {"", "_beta"}) {
+    const std::string out_name = "encoder_out" + suffix, choices_name = "arbiter_choices" + suffix;
+    std::mt19937 rng(1);
+    auto got = RunChunked(**enc, feats, t, bins, rng, {.beta = suffix.empty() ? 0.0f : beta, .record_choices = true}, 4);
+    EXPECT_EQ(Flatten(got.choices), *g->ReadInt32(choices_name)) << dir << suffix;
+    const std::string latency_name = "latency_frames" + suffix;
+    if (g->Has(latency_name)) {
+      EXPECT_EQ(std::vector<int32_t>(got.latency.begin(), got.latency.end()), *g->ReadInt32(latency_name)) << dir;
+    }
+    ExpectClose(got.frames, *g->ReadFloat(out_name), (*enc)->d_model(), 1e-3, dir + " " + out_name);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ModelParityTest, ::testing::ValuesIn(ModelsWithGoldens()),
+                         [](const auto& info) {
+                           std::string name = std::filesystem::path(info.param).filename().string();
+                           for (char& c : name)
+                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return name;
+                         });
 
 TEST(EncoderConfigTest, ValidateNamesTheField) {
   EXPECT_NE(EncoderConfig{.num_threads = 0}.Validate().message().find("num_threads"), std::string::npos);
