@@ -46,7 +46,7 @@ absl::StatusOr<EncoderTiming> TimeEncoderStreaming(asr::Encoder& enc, const Feat
                                                    int chunk_frames, double min_seconds);
 
 // N streams in lockstep, chunk_frames rows each per step, one Advance over all N per step.
-// Returns the mean step time in seconds (steps over `seconds` of audio per stream, after a
+// Returns the median step time in seconds (steps over `seconds` of audio per stream, after a
 // one-second warm-up).
 absl::StatusOr<double> TimeEncoderBatchedStep(asr::Encoder& enc, const Features& f, int streams,
                                               int chunk_frames, double seconds);

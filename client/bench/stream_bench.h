@@ -60,7 +60,8 @@ struct CapacityResult {
 };
 
 // Doubles N until a step misses the bar, then bisects between the last good and first bad N.
-// Streams start at different offsets of the (looped) audio.
+// A missed N is tried a second time before it counts as a miss. Streams start at different
+// offsets of the (looped) audio.
 absl::StatusOr<CapacityResult> FindCapacity(asr::Recognizer& rec, const asr::StreamConfig& config,
                                             absl::Span<const float> samples,
                                             const CapacityConfig& capacity);
