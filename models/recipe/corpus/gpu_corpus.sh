@@ -48,7 +48,7 @@ if [ ! -s "$WORK/text/train.tsv.gz" ]; then
   "$PY" -m corpus.text build --general "$SRC/text/general.txt.gz" --out "$WORK/text" --seed 1 \
     || { log "text build failed"; exit 1; }
 fi
-log "text: $(cat "$WORK/text/stats.json" | tr -d '\n ')"
+log "text: $(cat "$WORK/text/stats.json" 2>/dev/null | tr -d '\n ') $(zcat "$WORK/text/train.tsv.gz" | wc -l) training sentences"
 
 # 3. synthetic speech
 "$PY" -m corpus.render tts --text "$WORK/text" --out "$WORK/corpus" --n "$NUTT" \

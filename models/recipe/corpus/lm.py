@@ -88,6 +88,8 @@ def build(sentences: list[str], out: str, order: int, max_mb: float, work: str,
     ilm = os.path.join(work, "lm.ilm.gz")
     tmp = os.path.join(work, "stat")
     shutil.rmtree(tmp, ignore_errors=True)
+    if os.path.exists(ilm):  # build-lm.sh refuses to overwrite its output
+        os.remove(ilm)
     _run([_bin("build-lm.sh"), "-i", f"gunzip -c {txt}", "-n", str(order), "-o", ilm,
           "-k", "4", "-s", smoothing, "-t", tmp], stdout=subprocess.DEVNULL)
     full = os.path.join(work, "lm.full.arpa")
