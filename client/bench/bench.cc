@@ -292,6 +292,12 @@ absl::Status RecognizerOneCore(Context& x) {
           absl::StrFormat("one stream, %d ms chunks, DecodeStreams per chunk: %.4f s per pass (CPU %.4f s)",
                           x.c.chunk_ms, st->wall_s, st->cpu_s));
   x.r.JsonOnly("ancat_streaming_rtf_1core_cpu", st->cpu_s / x.audio_s);
+  // Where the streaming recognizer's time goes: the encoder alone (f32, as the recognizer
+  // runs it) against the whole (fbank + encoder + search + glue), by CPU time.
+  if (auto it = x.enc_streaming.find("f32"); it != x.enc_streaming.end() && st->cpu_s > 0) {
+    x.r.Num("ancat_streaming_encoder_share", it->second.cpu_s / st->cpu_s, "%.2f",
+            "encoder-only streaming CPU time / whole-recognizer streaming CPU time");
+  }
   std::string text = st->text.size() > 160 ? st->text.substr(0, 160) + "..." : st->text;
   x.r.Str("ancat_transcript", Quote(text), "of the streaming pass (a sanity check, not a score)");
   return absl::OkStatus();
