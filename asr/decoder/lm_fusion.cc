@@ -49,9 +49,9 @@ WordLmFusion::State WordLmFusion::Begin() const {
   return s;
 }
 
-float WordLmFusion::UnknownScore(const NgramLm::State& history, absl::string_view word) const {
-  float base = lm_->min_unigram();
-  if (lm_->unk_id() != NgramLm::kNoWord) base = std::max(base, lm_->Score(history, lm_->unk_id()));
+float WordLmFusion::UnknownScore(const NgramLm::State& /*history*/, absl::string_view word) const {
+  const float base = lm_->unk_id() != NgramLm::kNoWord ? lm_->UnigramLogprob(lm_->unk_id())
+                                                       : options_.oov_logprob;
   return base + options_.oov_char_logprob * static_cast<float>(CountChars(word));
 }
 

@@ -32,10 +32,13 @@ struct PieceTable {
 
 class WordLmFusion {
  public:
+  // An unknown word scores base + oov_char_logprob * characters, where base is the LM's
+  // <unk> unigram log-probability, or oov_logprob when the LM has no <unk>. The defaults
+  // are those of the recipe's evaluation decoder (models/recipe/decode.py: --oov-logprob
+  // -12, letter cost 0.5), so weights tuned there carry over.
   struct Options {
-    // Log-probability added per character of a word the LM does not know (with <unk>'s
-    // own probability). Negative.
-    float oov_char_logprob = -1.0f;
+    float oov_logprob = -12.0f;
+    float oov_char_logprob = -0.5f;
   };
 
   // The LM part of one hypothesis, kept apart from its transducer score.

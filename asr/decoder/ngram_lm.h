@@ -61,7 +61,8 @@ class NgramLm {
   // -inf for an empty range.
   float BestInRange(const State& state, int32_t first, int32_t last) const;
 
-  // Lowest unigram log-probability of a real word (a floor for unknown words).
+  float UnigramLogprob(int32_t word) const { return uni_logprob_[word]; }
+  // Lowest unigram log-probability of a real word.
   float min_unigram() const { return min_unigram_; }
 
  private:

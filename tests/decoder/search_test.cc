@@ -260,13 +260,18 @@ TEST(LmFusion, LookaheadScoresPartialWordsAndUnknownWordsPayPerCharacter) {
   WordLmFusion::State cab = fusion.Advance(s, 4);
   EXPECT_NEAR(cab.lookahead, -2.5f * kLn10, 1e-5);
   EXPECT_NEAR(fusion.FinalScore(cab), (-0.2f - 2.5f - 1.0f) * kLn10, 1e-4);  // + </s> (unigram)
-  // An unknown word: no <unk> in this LM, so the lowest unigram plus 2 per character,
+  // An unknown word: no <unk> in this LM, so oov_logprob (-12) plus 2 per character,
   // growing with every glued piece.
   WordLmFusion::State z = fusion.Advance(fusion.Begin(), 6);  // "▁zq"
-  EXPECT_NEAR(z.lookahead, -3.0f * kLn10 - 4.0f, 1e-4);
+  EXPECT_NEAR(z.lookahead, -12.0f - 4.0f, 1e-4);
   WordLmFusion::State zx = fusion.Advance(z, 7);  // "zqx"
-  EXPECT_NEAR(zx.lookahead, -3.0f * kLn10 - 6.0f, 1e-4);
+  EXPECT_NEAR(zx.lookahead, -12.0f - 6.0f, 1e-4);
   EXPECT_EQ(zx.num_words(), 1);
+  // With <unk> in the LM its unigram probability is the base.
+  auto unk_lm = NgramLm::ParseArpa("\\data\\\nngram 1=2\n\\1-grams:\n-1 the\n-3 <unk>\n\\end\\\n");
+  ASSERT_TRUE(unk_lm.ok()) << unk_lm.status();
+  WordLmFusion unk_fusion(unk_lm->get(), &pieces, opt);
+  EXPECT_NEAR(unk_fusion.Advance(unk_fusion.Begin(), 6).lookahead, -3.0f * kLn10 - 4.0f, 1e-4);
 }
 
 TEST(LmFusion, WithoutLmOnlyCountsWords) {
