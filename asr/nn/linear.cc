@@ -22,9 +22,22 @@ using dnnl::memory;
 using Dt = memory::data_type;
 using Tag = memory::format_tag;
 
-// Bigger batches are split: bounds the number of distinct primitives and the scratch size,
-// and oneDNN already runs at full rate well below this many rows.
-constexpr int kMaxRowsPerCall = 512;
+// A primitive costs ~70 KB and ~0.3-1 ms to create, so a long-running server must not make one
+// per distinct row count (50 layers' Linears x 512 counts would be GBs). Calls use only the row
+// counts below: 1..16, then steps of 4, 8 and 16 up to 256 (44 sizes); any other count is split
+// greedily into at most two of them (plus whole 256-row chunks), e.g. 100 = 96 + 4.
+constexpr int kMaxRowsPerCall = 256;
+
+// Below this many FLOPs a matmul runs on one thread (~0.1 ms of one core).
+constexpr double kMinFlopsForThreads = 16e6;
+
+int LargestBucketAtMost(int rows) {
+  if (rows >= kMaxRowsPerCall) return kMaxRowsPerCall;
+  if (rows <= 16) return rows;
+  if (rows <= 64) return rows / 4 * 4;
+  if (rows <= 128) return rows / 8 * 8;
+  return rows / 16 * 16;
+}
 
 dnnl::engine& Engine() {
   static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
@@ -173,9 +186,14 @@ void Linear::Forward(const float* x, int rows, float* y, Epilogue ep) const {
 void Linear::Forward(const float* x, int x_stride, int rows, float* y, int y_stride, Epilogue ep) const {
   const Impl& im = *impl_;
   const bool bf16 = im.type == ComputeType::kBF16;
+  // Small products run on the calling thread alone: an OpenMP team for a few microseconds of
+  // work costs more than it saves, and its spinning barriers stall on a busy machine.
+  const int team = omp_get_max_threads();
+  const bool alone = team > 1 && 2.0 * rows * im.in * im.out < kMinFlopsForThreads;
+  if (alone) omp_set_num_threads(1);
   thread_local std::vector<uint16_t> xb;
-  for (int r0 = 0; r0 < rows; r0 += kMaxRowsPerCall) {
-    const int n = std::min(kMaxRowsPerCall, rows - r0);
+  for (int r0 = 0, n = 0; r0 < rows; r0 += n) {
+    n = LargestBucketAtMost(rows - r0);
     const float* xr = x + static_cast<size_t>(r0) * x_stride;
     float* yr = y + static_cast<size_t>(r0) * y_stride;
     void* src = const_cast<float*>(xr);
@@ -201,6 +219,7 @@ void Linear::Forward(const float* x, int x_stride, int rows, float* y, int y_str
                                      {DNNL_ARG_SCRATCHPAD, scratch_mem}});
   }
   ThreadStream().wait();
+  if (alone) omp_set_num_threads(team);
 }
 
 void SetNumThreads(int n) { omp_set_num_threads(std::max(1, n)); }

@@ -80,6 +80,25 @@ TEST(LinearTest, PrimitivesAreCachedPerShape) {
   for (float v : std::vector<float>(y.begin(), y.begin() + 32)) EXPECT_GE(v, 0.0f);
 }
 
+TEST(LinearTest, RowCountsShareABoundedSetOfPrimitives) {
+  // Every row count from 1 to 600 is served by at most 44 primitives (row buckets), and the
+  // split calls still give the exact result.
+  std::mt19937 rng(12);
+  const int out = 8, in = 8;
+  auto w = Random(out * in, rng), b = Random(out, rng);
+  Linear lin(w.data(), b.data(), out, in);
+  auto x = Random(600 * in, rng);
+  auto ref = Naive(x, in, 600, w, b, out, in);
+  std::vector<float> y(600 * out);
+  for (int rows = 1; rows <= 600; ++rows) {
+    std::fill(y.begin(), y.end(), 0.0f);
+    lin.Forward(x.data(), rows, y.data());
+    for (int i = 0; i < rows * out; ++i) ASSERT_NEAR(y[i], ref[i], 1e-4) << rows;
+    for (int i = rows * out; i < 600 * out; ++i) ASSERT_EQ(y[i], 0.0f) << "wrote past the rows";
+  }
+  EXPECT_LE(lin.NumCachedPrimitives(), 44u);
+}
+
 TEST(LinearTest, StackEqualsSeparateLayers) {
   std::mt19937 rng(2);
   auto w1 = Random(24 * 10, rng), b1 = Random(24, rng), w2 = Random(3 * 10, rng), b2 = Random(3, rng);
