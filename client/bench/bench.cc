@@ -391,6 +391,22 @@ absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
           absl::StrFormat("recognizer (%s), lockstep %d ms chunks: largest N with mean step <= %.0f%% "
                           "of %d ms and p%.0f <= %d ms",
                           c.decoding, c.chunk_ms, 100 * cap.margin, c.chunk_ms, cap.tail_pct, c.chunk_ms));
+  // The encoder alone: how many streams it would sustain, per compute type (the ceiling the
+  // transducer search and the frontend then lower).
+  for (const auto& [name, type] : ComputeTypes()) {
+    auto enc = asr::Encoder::Create(x.model, {.num_threads = n, .compute = type});
+    if (!enc.ok()) continue;
+    auto ec = FindEncoderCapacity(**enc, x.feats, cap);
+    if (!ec.ok()) return ec.status();
+    x.r.Num(absl::StrFormat("ancat_encoder_realtime_streams_%dcores_%s", n, name), ec->max_streams, "%.0f",
+            absl::StrFormat("encoder alone, same rule; steps tried: %s", [&] {
+              std::vector<std::string> v;
+              for (const auto& p : ec->points) {
+                v.push_back(absl::StrFormat("%d:%.1fms%s", p.streams, p.mean_ms, p.sustained ? "" : "(miss)"));
+              }
+              return absl::StrJoin(v, " ");
+            }()));
+  }
   // The encoder alone at that batch and at a fixed batch: achieved GFLOP/s against the matmul
   // rate (the fixed batch keeps the figure meaningful when the capacity search found little).
   std::vector<int> batches = {std::max(1, x.capacity)};

@@ -152,6 +152,36 @@ absl::StatusOr<double> TimeEncoderBatchedStep(asr::Encoder& enc, const Features&
   return Percentile(times, 50);  // the median resists the load spikes of a shared machine
 }
 
+absl::StatusOr<CapacityResult> FindEncoderCapacity(asr::Encoder& enc, const Features& f,
+                                                   const CapacityConfig& capacity) {
+  const int chunk = capacity.chunk_ms / 10;
+  if (f.frames < chunk) return absl::InvalidArgumentError("audio shorter than one chunk");
+  auto trial = [&](int n) -> absl::StatusOr<CapacityPoint> {
+    std::vector<std::unique_ptr<asr::EncoderStream>> owned;
+    std::vector<asr::EncoderStream*> ptrs;
+    std::vector<int> pos;
+    for (int i = 0; i < n; ++i) {
+      auto s = enc.CreateStream({});
+      if (!s.ok()) return s.status();
+      ptrs.push_back(s->get());
+      owned.push_back(std::move(*s));
+      pos.push_back((i * 37) % (f.frames - chunk + 1));
+    }
+    auto step = [&]() -> absl::Status {
+      for (int i = 0; i < n; ++i) {
+        if (pos[i] + chunk > f.frames) pos[i] = 0;
+        ptrs[i]->AcceptFeatures(f.data.data() + static_cast<size_t>(pos[i]) * f.dim, chunk);
+        pos[i] += chunk;
+      }
+      if (auto st = enc.Advance(ptrs); !st.ok()) return st;
+      for (auto* p : ptrs) p->PopOutputFrames(p->NumOutputFrames());
+      return absl::OkStatus();
+    };
+    return TimeLockstep(n, step, capacity);
+  };
+  return SearchCapacity(trial, capacity);
+}
+
 double MaxAbsDiff(absl::Span<const float> a, absl::Span<const float> b) {
   if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
   double m = 0;

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "asr/encoder/encoder.h"
+#include "client/bench/stream_bench.h"
 
 namespace ancat::bench {
 
@@ -50,6 +51,12 @@ absl::StatusOr<EncoderTiming> TimeEncoderStreaming(asr::Encoder& enc, const Feat
 // one-second warm-up).
 absl::StatusOr<double> TimeEncoderBatchedStep(asr::Encoder& enc, const Features& f, int streams,
                                               int chunk_frames, double seconds);
+
+// The capacity search (stream_bench.h) on the encoder alone: N encoder streams in lockstep,
+// 40 ms of fbank rows each per step, one Advance over all N. The encoder's share of the
+// recognizer's capacity, per compute type.
+absl::StatusOr<CapacityResult> FindEncoderCapacity(asr::Encoder& enc, const Features& f,
+                                                   const CapacityConfig& capacity);
 
 // Largest |a - b| over equal-length arrays; +inf when lengths differ.
 double MaxAbsDiff(absl::Span<const float> a, absl::Span<const float> b);

@@ -83,6 +83,27 @@ absl::StatusOr<TimedRun> MeasureOffline(asr::Recognizer& rec, const asr::StreamC
   return Repeat(samples.size() / double(kRate), min_seconds, pass);
 }
 
+absl::StatusOr<CapacityPoint> TimeLockstep(int n, const std::function<absl::Status()>& step,
+                                           const CapacityConfig& cap) {
+  const int warmup = static_cast<int>(cap.warmup_s * 1000 / cap.chunk_ms);
+  const int measured = std::max(1, static_cast<int>(cap.measure_s * 1000 / cap.chunk_ms));
+  for (int i = 0; i < warmup; ++i) {
+    if (auto st = step(); !st.ok()) return st;
+  }
+  std::vector<double> ms;
+  double w0 = WallSeconds(), c0 = ProcessCpuSeconds();
+  for (int i = 0; i < measured; ++i) {
+    double t0 = WallSeconds();
+    if (auto st = step(); !st.ok()) return st;
+    ms.push_back(1e3 * (WallSeconds() - t0));
+    // Far too slow: more steps would only cost time.
+    if (i >= 9 && Percentile(ms, 50) > 2.0 * cap.chunk_ms) break;
+  }
+  double wall = WallSeconds() - w0;
+  return Summarize(n, ms, static_cast<int>(ms.size()) == measured,
+                   wall > 0 ? (ProcessCpuSeconds() - c0) / wall : 0, cap);
+}
+
 absl::Status CapacityConfig::Validate() const {
   if (chunk_ms < 10) return absl::InvalidArgumentError("CapacityConfig.chunk_ms must be >= 10");
   if (!(margin > 0 && margin <= 1)) return absl::InvalidArgumentError("CapacityConfig.margin must be in (0, 1]");
@@ -129,48 +150,36 @@ absl::StatusOr<CapacityPoint> RunLockstep(asr::Recognizer& rec, const asr::Strea
     for (auto* s : ptrs) s->TakeResults();
     return absl::OkStatus();
   };
-  const int warmup = static_cast<int>(cap.warmup_s * 1000 / cap.chunk_ms);
-  const int measured = std::max(1, static_cast<int>(cap.measure_s * 1000 / cap.chunk_ms));
-  for (int i = 0; i < warmup; ++i) {
-    if (auto st = step(); !st.ok()) return st;
-  }
-  std::vector<double> ms;
-  double w0 = WallSeconds(), c0 = ProcessCpuSeconds();
-  for (int i = 0; i < measured; ++i) {
-    double t0 = WallSeconds();
-    if (auto st = step(); !st.ok()) return st;
-    ms.push_back(1e3 * (WallSeconds() - t0));
-    // Far too slow: more steps would only cost time.
-    if (i >= 9 && Percentile(ms, 50) > 2.0 * cap.chunk_ms) break;
-  }
+  return TimeLockstep(n, step, cap);
+}
+
+}  // namespace
+
+CapacityPoint Summarize(int n, const std::vector<double>& ms, bool complete, double cpu_cores,
+                        const CapacityConfig& cap) {
   CapacityPoint p;
   p.streams = n;
-  double wall = WallSeconds() - w0;
-  p.cpu_cores = wall > 0 ? (ProcessCpuSeconds() - c0) / wall : 0;
+  p.cpu_cores = cpu_cores;
+  if (ms.empty()) return p;
   double sum = 0;
   for (double v : ms) sum += v;
   p.mean_ms = sum / ms.size();
   p.p50_ms = Percentile(ms, 50);
   p.tail_ms = Percentile(ms, cap.tail_pct);
   p.max_ms = *std::max_element(ms.begin(), ms.end());
-  p.sustained = static_cast<int>(ms.size()) == measured &&
-                p.mean_ms <= cap.margin * cap.chunk_ms && p.tail_ms <= cap.chunk_ms;
+  p.sustained = complete && p.mean_ms <= cap.margin * cap.chunk_ms && p.tail_ms <= cap.chunk_ms;
   return p;
 }
 
-}  // namespace
-
-absl::StatusOr<CapacityResult> FindCapacity(asr::Recognizer& rec, const asr::StreamConfig& config,
-                                            absl::Span<const float> samples,
-                                            const CapacityConfig& capacity) {
+absl::StatusOr<CapacityResult> SearchCapacity(const CapacityTrial& run,
+                                              const CapacityConfig& capacity) {
   if (auto s = capacity.Validate(); !s.ok()) return s;
-  if (samples.empty()) return absl::InvalidArgumentError("FindCapacity: no audio");
   CapacityResult result;
   // A miss is tried once more: on a shared machine a load spike can sink one trial, while a
   // pass is evidence the streams fit.
   auto trial = [&](int n) -> absl::StatusOr<bool> {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      auto p = RunLockstep(rec, config, samples, capacity, n);
+      auto p = run(n);
       if (!p.ok()) return p.status();
       result.points.push_back(*p);
       if (p->sustained) {
@@ -199,6 +208,14 @@ absl::StatusOr<CapacityResult> FindCapacity(asr::Recognizer& rec, const asr::Str
     (*ok ? good : bad) = mid;
   }
   return result;
+}
+
+absl::StatusOr<CapacityResult> FindCapacity(asr::Recognizer& rec, const asr::StreamConfig& config,
+                                            absl::Span<const float> samples,
+                                            const CapacityConfig& capacity) {
+  if (samples.empty()) return absl::InvalidArgumentError("FindCapacity: no audio");
+  return SearchCapacity(
+      [&](int n) { return RunLockstep(rec, config, samples, capacity, n); }, capacity);
 }
 
 absl::StatusOr<StreamMemory> MeasureIdleStreams(asr::Recognizer& rec,

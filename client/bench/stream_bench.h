@@ -4,6 +4,7 @@
 #ifndef ANCAT_CLIENT_BENCH_STREAM_BENCH_H_
 #define ANCAT_CLIENT_BENCH_STREAM_BENCH_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,22 @@ struct CapacityResult {
   int max_streams = 0;                  // largest N that was sustained
   std::vector<CapacityPoint> points;    // every N tried, in order
 };
+
+// Step times (ms) of N streams over the timed steps -> a point; `complete` is false when the
+// trial stopped early (far too slow).
+CapacityPoint Summarize(int n, const std::vector<double>& step_ms, bool complete, double cpu_cores,
+                        const CapacityConfig& capacity);
+
+// Runs warmup_s of steps, then times measure_s of them (stopping early when far too slow).
+absl::StatusOr<CapacityPoint> TimeLockstep(int n, const std::function<absl::Status()>& step,
+                                           const CapacityConfig& capacity);
+
+// One trial at N streams.
+using CapacityTrial = std::function<absl::StatusOr<CapacityPoint>(int n)>;
+
+// The search of FindCapacity for any kind of trial (the recognizer's, the encoder's).
+absl::StatusOr<CapacityResult> SearchCapacity(const CapacityTrial& trial,
+                                              const CapacityConfig& capacity);
 
 // Doubles N until a step misses the bar, then bisects between the last good and first bad N.
 // A missed N is tried a second time before it counts as a miss. Streams start at different

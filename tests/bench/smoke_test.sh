@@ -13,7 +13,8 @@ fail=0
 for key in encoder_mflop_per_frame encoder_gflop_per_audio_second \
            matmul_f32_gflops_1core ancat_encoder_offline_rtf_1core_f32 \
            ancat_encoder_streaming_rtf_1core_f32 ancat_offline_rtf_1core ancat_streaming_rtf_1core \
-           ancat_realtime_streams_2cores ancat_encoder_batched_gflops_2cores_f32 \
+           ancat_realtime_streams_2cores ancat_encoder_realtime_streams_2cores_f32 \
+           ancat_encoder_batched_gflops_2cores_f32 ancat_streaming_encoder_share \
            idle_stream_kb idle_stream_heap_kb load_average_end; do
   if ! grep -Eq "^$key: [0-9.e+-]+( |$)" "$work/out.txt"; then
     echo "missing or non-numeric field: $key" >&2
