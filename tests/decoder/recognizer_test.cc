@@ -3,6 +3,7 @@
 // many streams batched equal the same streams one by one.
 #include "asr/recognizer.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -99,6 +100,36 @@ TEST(RecognizerGolden, GreedyOnGoldenEncoderOutputGivesGoldenTokens) {
   for (const DecodedToken& t : stream->search().Best().tokens) ids.push_back(t.id);
   EXPECT_EQ(ids, g.tokens);
   EXPECT_GT((*head)->cached_contexts(), 0u);
+}
+
+// The C++ modified beam search (without LM) finds exactly what the recipe's evaluation
+// decoder (models/recipe/decode.py) finds, beam by beam.
+TEST(RecognizerGolden, BeamSearchMatchesTheRecipesDecoder) {
+  const std::string json_path = ::testing::TempDir() + "/recipe_beam.json";
+  const std::string cmd = "/usr/bin/python3 " + std::string(ANCAT_SOURCE_DIR) +
+                          "/tests/decoder/recipe_beam.py > " + json_path;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream in(json_path);
+  nlohmann::json recipe = nlohmann::json::parse(in);
+  Golden g = LoadGolden();
+  auto model = Model::Load(kModelDir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto head = TransducerHead::Create(**model);
+  ASSERT_TRUE(head.ok());
+  TransducerDecoder decoder(head->get(), nullptr, Pieces(**model), 40);
+  for (int beam : {1, 4, 8}) {
+    DecoderStreamOptions o;
+    o.search.beam = beam;
+    o.endpoint.enabled = false;
+    auto stream = decoder.CreateStream(o);
+    stream->AcceptFrames(g.encoder_out.data(), static_cast<int>(g.latency.size()), nullptr);
+    DecoderStream* s = stream.get();
+    decoder.Decode({&s, 1});
+    const std::vector<RankedHypothesis> best = stream->search().NBest(1, true);
+    std::vector<int> ids;
+    for (const DecodedToken& t : best[0].hyp.tokens) ids.push_back(t.id);
+    EXPECT_EQ(ids, recipe[std::to_string(beam)].get<std::vector<int>>()) << "beam " << beam;
+  }
 }
 
 class RecognizerTest : public ::testing::Test {
