@@ -247,3 +247,38 @@ def test_arpa_counts(tmp_path):
     p = tmp_path / "x.arpa"
     p.write_text("\n\\data\\\nngram  1=     3\nngram  2=     2\n\n\\1-grams:\n-1 a\n")
     assert LM.arpa_counts(str(p)) == {1: 3, 2: 2}
+
+
+# ----------------------------------------------------------------------------- LM mixing
+def _toy_arpa(path, uni, bi):
+    """Write a normalized bigram ARPA: unigram probs `uni`, explicit bigrams `bi[h][w]`."""
+    lines = ["\\data\\", f"ngram 1={len(uni)}", f"ngram 2={sum(len(v) for v in bi.values())}", "",
+             "\\1-grams:"]
+    for w, p in uni.items():
+        ws = bi.get(w, {})
+        bow = (1 - sum(ws.values())) / (1 - sum(uni[x] for x in ws)) if ws else 1.0
+        lines.append(f"{math.log10(p):.10f}\t{w}\t{math.log10(bow):.10f}")
+    lines += ["", "\\2-grams:"]
+    for h, ws in bi.items():
+        for w, p in ws.items():
+            lines.append(f"{math.log10(p):.10f}\t{h} {w}")
+    lines += ["", "\\end\\"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_mix_lm_is_normalized(tmp_path):
+    from corpus import mix_lm as M
+    a, b = tmp_path / "a.arpa", tmp_path / "b.arpa"
+    _toy_arpa(a, {"x": 0.5, "y": 0.3, "</s>": 0.2}, {"x": {"y": 0.6, "</s>": 0.1}})
+    _toy_arpa(b, {"x": 0.2, "y": 0.2, "z": 0.4, "</s>": 0.2}, {"y": {"z": 0.7}, "x": {"x": 0.5}})
+    probs, bows = M.mix(str(a), str(b), 0.3)
+    out = tmp_path / "m.arpa"
+    M.write_arpa(probs, bows, str(out))
+    mixed = M.Backoff(*M.read_arpa(str(out)))
+    A, B = M.Backoff(*M.read_arpa(str(a))), M.Backoff(*M.read_arpa(str(b)))
+    vocab = ["x", "y", "z", "</s>"]
+    for h in [(), ("x",), ("y",), ("z",)]:
+        assert abs(sum(mixed.p(h, w) for w in vocab) - 1.0) < 1e-4, h
+        for w in vocab:  # explicit n-grams carry the exact mixture
+            if (h + (w,)) in probs[len(h) + 1]:
+                assert abs(mixed.p(h, w) - (0.3 * A.p(h, w) + 0.7 * B.p(h, w))) < 1e-4
