@@ -282,3 +282,26 @@ def test_mix_lm_is_normalized(tmp_path):
         for w in vocab:  # explicit n-grams carry the exact mixture
             if (h + (w,)) in probs[len(h) + 1]:
                 assert abs(mixed.p(h, w) - (0.3 * A.p(h, w) + 0.7 * B.p(h, w))) < 1e-4
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/pocketsphinx/model/en-us/en-us.lm.bin"),
+                    reason="pocketsphinx-en-us not installed")
+def test_sphinx_trie_reader_matches_pocketsphinx_scores(tmp_path):
+    from corpus import sphinx_lm as S
+    t = S.read_trie(S.DEFAULT_LM)
+    assert t["order"] == 3 and len(t["words"]) == t["counts"][0]
+    i = t["words"].index("'bout")
+    assert abs(t["uni"][i]["prob"] * S.LOG10_OF_BASE - -6.2831) < 1e-3
+    # trigram and bigram values pocketsphinx's own NGramModel.prob returns (log10):
+    # P(effect | 'cause and) = -0.7075, P(the | of) = -0.6985
+    found = {}
+    for n, prob, bo, ids, ok in S.enumerate_ngrams(t):
+        for words, want in ((("'cause", "and", "effect"), -0.7075), (("of", "the"), -0.6985)):
+            if len(words) != n:
+                continue
+            target = [t["words"].index(w) for w in words]
+            hit = np.nonzero(ok & np.all(ids == np.array(target), axis=1))[0]
+            assert len(hit) == 1
+            found[words] = prob[hit[0]]
+            assert abs(prob[hit[0]] - want) < 2e-3
+    assert len(found) == 2

@@ -5,12 +5,14 @@ build-lm.sh, compiled to ARPA with compile-lm and pruned with prune-lm (raising 
 until the ARPA is at most --max-mb), then evaluated (perplexity, OOV rate) on the held-out text.
 IRSTLM is needed only here (package irstlm), not by CI.
 
-  python3 -m corpus.lm --text work/text --out work/lm.arpa [--order 4 --max-mb 8]
+  python3 -m corpus.lm --text work/text --out work/lm.arpa [--order 4 --max-mb 6]
+      [--pocketsphinx-blend 0.5]     # also work/lm.blend.arpa
 
-Not done: blending in Debian's pocketsphinx-en-us general LM. Its en-us.lm.bin is a sphinxbase
-trie; converting it to ARPA (sphinx_lm_convert, or NGramModel.write from python3-pocketsphinx)
-aborts in ngram_model_trie_write_arpa (assertion raw_ngram_idx == n_counts), and ignoring the
-assertion (LD_PRELOAD) crashes later. A reader of the trie format would be the workaround.
+--pocketsphinx-blend W mixes in Debian's pocketsphinx-en-us general US English LM with weight W.
+Its en-us.lm.bin is a sphinxbase binary trie that Debian's converters cannot turn into ARPA
+(sphinx_lm_convert and python3-pocketsphinx's NGramModel.write abort on an assertion in
+ngram_model_trie_write_arpa); corpus/sphinx_lm.py reads the trie directly instead. Both LMs are
+pruned to --max-mb, then corpus/mix_lm.py interpolates them statically into one ARPA.
 """
 from __future__ import annotations
 
@@ -80,6 +82,22 @@ def perplexity(arpa: str, sentences: list[str]) -> dict:
     return res
 
 
+def prune_to(full: str, max_mb: float, work: str, prefix: str, order: int) -> tuple[str, float]:
+    """prune-lm with a rising threshold until the ARPA is at most max_mb; (path, threshold)."""
+    chosen, thr = full, 0.0
+    for thr in (0.0, 1e-7, 3e-7, 1e-6, 1.5e-6, 2e-6, 3e-6, 5e-6, 1e-5, 3e-5, 1e-4):
+        if thr == 0.0:
+            cand = full
+        else:
+            cand = os.path.join(work, f"{prefix}.prune{thr:g}.arpa")
+            _run([_bin("prune-lm"), f"--threshold={','.join([str(thr)] * (order - 1))}", full, cand],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        chosen = cand
+        if os.path.getsize(cand) <= max_mb * 2**20:
+            break
+    return chosen, thr
+
+
 def build(sentences: list[str], out: str, order: int, max_mb: float, work: str,
           smoothing: str = "improved-kneser-ney") -> dict:
     os.makedirs(work, exist_ok=True)
@@ -96,18 +114,7 @@ def build(sentences: list[str], out: str, order: int, max_mb: float, work: str,
     _run([_bin("compile-lm"), "--text=yes", ilm, full], stdout=subprocess.DEVNULL)
     stats = {"order": order, "smoothing": smoothing, "full_counts": arpa_counts(full),
              "full_mb": round(os.path.getsize(full) / 2**20, 1)}
-    # Prune (entropy-like threshold on conditional probabilities) until the file fits.
-    chosen, thr = full, 0.0
-    for thr in (0.0, 1e-7, 3e-7, 1e-6, 1.5e-6, 2e-6, 3e-6, 5e-6, 1e-5, 3e-5, 1e-4):
-        if thr == 0.0:
-            cand = full
-        else:
-            cand = os.path.join(work, f"lm.prune{thr:g}.arpa")
-            _run([_bin("prune-lm"), f"--threshold={','.join([str(thr)] * (order - 1))}", full, cand],
-                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        chosen = cand
-        if os.path.getsize(cand) <= max_mb * 2**20:
-            break
+    chosen, thr = prune_to(full, max_mb, work, "lm", order)
     shutil.copyfile(chosen, out)
     stats.update({"prune_threshold": thr, "counts": arpa_counts(out),
                   "mb": round(os.path.getsize(out) / 2**20, 2)})
@@ -119,17 +126,40 @@ def main(argv=None) -> None:
     ap.add_argument("--text", required=True, help="folder from corpus.text build")
     ap.add_argument("--out", required=True)
     ap.add_argument("--order", type=int, default=4)
-    ap.add_argument("--max-mb", type=float, default=8.0)
+    ap.add_argument("--max-mb", type=float, default=6.0)
     ap.add_argument("--smoothing", default="improved-kneser-ney")
     ap.add_argument("--work", default=None)
+    ap.add_argument("--reuse", action="store_true", help="keep an existing --out corpus LM")
+    ap.add_argument("--pocketsphinx-blend", type=float, default=0.0,
+                    help="weight of the pocketsphinx-en-us LM in a second, blended ARPA")
     a = ap.parse_args(argv)
     work = a.work or os.path.join(os.path.dirname(os.path.abspath(a.out)), "lm_work")
-    sentences = [s for _, s in T.read_train(a.text)]
-    stats = build(sentences, a.out, a.order, a.max_mb, work, a.smoothing)
+    if a.reuse and os.path.exists(a.out):
+        stats = {"reused": a.out, "counts": arpa_counts(a.out)}
+    else:
+        sentences = [s for _, s in T.read_train(a.text)]
+        stats = build(sentences, a.out, a.order, a.max_mb, work, a.smoothing)
     for name in ("test_va", "test_gen"):
         p = os.path.join(a.text, name + ".txt")
         if os.path.exists(p):
             stats[name] = perplexity(a.out, [ln.strip() for ln in open(p) if ln.strip()])
+    if a.pocketsphinx_blend > 0:
+        from corpus import mix_lm, sphinx_lm
+        ps_full = os.path.join(work, "ps_en_us.arpa")
+        if not os.path.exists(ps_full):
+            sphinx_lm.write_arpa(sphinx_lm.read_trie(sphinx_lm.DEFAULT_LM), ps_full)
+        ps_pruned, ps_thr = prune_to(ps_full, a.max_mb, work, "ps", 3)
+        blend = os.path.splitext(a.out)[0] + ".blend.arpa"
+        probs, bows = mix_lm.mix(a.out, ps_pruned, 1.0 - a.pocketsphinx_blend)
+        mix_lm.write_arpa(probs, bows, blend)
+        stats["blend"] = {"file": blend, "weight_pocketsphinx": a.pocketsphinx_blend,
+                          "ps_prune_threshold": ps_thr, "counts": arpa_counts(blend),
+                          "mb": round(os.path.getsize(blend) / 2**20, 2)}
+        for name in ("test_va", "test_gen"):
+            p = os.path.join(a.text, name + ".txt")
+            lines = [ln.strip() for ln in open(p) if ln.strip()]
+            stats["blend"][name] = perplexity(blend, lines)
+            stats["blend"][name + "_pocketsphinx_only"] = perplexity(ps_pruned, lines)
     with open(a.out + ".json", "w") as f:
         json.dump(stats, f, indent=1)
     print(json.dumps(stats))

@@ -32,6 +32,7 @@ import numpy as np
 HEADER = b"Trie Language Model"
 QBITS = 16
 LOG10_OF_BASE = math.log10(1.0001)  # sphinxbase's default -logbase
+DEFAULT_LM = "/usr/share/pocketsphinx/model/en-us/en-us.lm.bin"
 
 
 def required_bits(max_value: int) -> int:
@@ -155,7 +156,7 @@ def write_arpa(t: dict, out: str, lowercase: bool = True) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--lm", default="/usr/share/pocketsphinx/model/en-us/en-us.lm.bin")
+    ap.add_argument("--lm", default=DEFAULT_LM)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     t = read_trie(a.lm)
