@@ -348,3 +348,29 @@ class Augmenter:
 
 def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
     return math.exp(rng.uniform(math.log(lo), math.log(hi)))
+
+
+def _bench(seconds: float = 4.0, n: int = 20) -> None:
+    """CPU cost per transform on synthetic speech-like audio (x real time per core)."""
+    import time
+    g = torch.Generator().manual_seed(0)
+    xs = [colored_noise(int(SR * seconds), 1.0, g) * 0.1 for _ in range(n)]
+    rng = random.Random(0)
+    torch.set_num_threads(1)
+    tests = [("speaker_warp", lambda x: speaker_warp(x, 1.2, 0.9)),
+             ("random_eq", lambda x: random_eq(x, rng)),
+             ("speed", lambda x: resample(x, 1 / 1.07)),
+             ("reverb", lambda x: reverb(x, rng, 0.5)),
+             ("telephone", telephone),
+             ("band_limit", lambda x: band_limit(x, 100.0, 5000.0)),
+             ("Augmenter (default config)", Augmenter(seed=0))]
+    for name, fn in tests:
+        t = time.process_time()
+        for x in xs:
+            fn(x)
+        el = time.process_time() - t
+        print(f"{name:28s} {n * seconds / max(el, 1e-9):8.1f}x real time per core")
+
+
+if __name__ == "__main__":
+    _bench()
