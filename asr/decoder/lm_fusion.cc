@@ -64,7 +64,7 @@ float WordLmFusion::WordScore(const NgramLm::State& history, absl::string_view w
     return score;
   }
   const float score = UnknownScore(history, word);
-  *next = lm_->Next(history, lm_->unk_id());  // kNoWord when there is no <unk>: history cut
+  *next = lm_->Next(history, NgramLm::kNoWord);
   return score;
 }
 
@@ -86,7 +86,8 @@ WordLmFusion::State WordLmFusion::Advance(const State& state, int token) const {
   }
   s.in_word = true;
   s.partial += pieces_->text[token];
-  if (lm_ != nullptr) s.lookahead = Lookahead(s.history, s.partial);
+  if (lm_ != nullptr && options_.lookahead) s.lookahead = Lookahead(s.history, s.partial);
+  s.ranked_words = s.complete_words + (options_.lookahead && !s.partial.empty() ? 1 : 0);
   return s;
 }
 

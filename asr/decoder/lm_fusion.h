@@ -39,6 +39,10 @@ class WordLmFusion {
   struct Options {
     float oov_logprob = -12.0f;
     float oov_char_logprob = -0.5f;
+    // Score the word in progress by its best reachable LM word (and count it for the word
+    // bonus) while the search runs. false = decode.py's behaviour: a word is scored and
+    // counted only once complete (kept for comparisons; it glues words, see above).
+    bool lookahead = true;
   };
 
   // The LM part of one hypothesis, kept apart from its transducer score.
@@ -49,7 +53,9 @@ class WordLmFusion {
     float committed = 0;     // log p of the complete words
     float lookahead = 0;     // optimistic log p of the word in progress
     int complete_words = 0;
+    int ranked_words = 0;    // words the search's word bonus counts now
     float score() const { return committed + lookahead; }
+    // Words of the finished hypothesis (the word in progress included).
     int num_words() const { return complete_words + (partial.empty() ? 0 : 1); }
   };
 
@@ -62,7 +68,8 @@ class WordLmFusion {
   // The LM score of a finished hypothesis: the word in progress completed, then </s>.
   float FinalScore(const State& state) const;
 
-  // Exact score of a complete word after `history`, and the history after it.
+  // Exact score of a complete word after `history`, and the history after it (an unknown
+  // word cuts the history: no n-gram holds it).
   float WordScore(const NgramLm::State& history, absl::string_view word,
                   NgramLm::State* next) const;
   // Best score a word starting with `prefix` can reach after `history`.

@@ -14,7 +14,7 @@ double LogAdd(double a, double b) {
 }
 
 double Fused(const SearchOptions& o, double am, const WordLmFusion::State& lm, bool has_lm) {
-  return am + (has_lm ? o.lm_weight * lm.score() : 0.0) + o.word_bonus * lm.num_words();
+  return am + (has_lm ? o.lm_weight * lm.score() : 0.0) + o.word_bonus * lm.ranked_words;
 }
 
 class GreedySearch : public Search {
@@ -200,8 +200,9 @@ std::vector<RankedHypothesis> BeamSearch::NBest(int n, bool final) const {
   std::vector<RankedHypothesis> out;
   for (const Hypothesis& h : hyps_) {
     double score = Fused(options_, h.am_score, h.lm, has_lm);
-    if (final && has_lm) {
-      score += options_.lm_weight * (fusion_->FinalScore(h.lm) - h.lm.score());
+    if (final) {  // the word in progress completed, </s> added
+      score = h.am_score + (has_lm ? options_.lm_weight * fusion_->FinalScore(h.lm) : 0.0) +
+              options_.word_bonus * h.lm.num_words();
     }
     out.push_back({h, score});
   }

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Prints the recipe's modified beam search (models/recipe/decode.py) on the tiny model's
-golden encoder output, as JSON {"<beam>": [token ids]}, for the C++ parity test."""
+golden encoder output, as JSON {"<beam>": [token ids]}, for the C++ parity test.
+
+  recipe_beam.py [LM.arpa LM_WEIGHT WORD_BONUS]   adds "lm": beam 4 with shallow fusion."""
 import json
 import os
 import sys
@@ -9,7 +11,7 @@ import sentencepiece as spm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "models", "recipe"))
-from decode import beam_search  # noqa: E402
+from decode import ArpaLM, beam_search  # noqa: E402
 from model import load_model_folder  # noqa: E402
 from safetensors_io import read_safetensors  # noqa: E402
 
@@ -20,4 +22,7 @@ e = golden["encoder_out"].float()
 sp = spm.SentencePieceProcessor(model_file=os.path.join(folder, "bpe.model"))
 pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
 out = {str(b): beam_search(model, e, e.shape[0], pieces, beam=b) for b in (1, 4, 8)}
+if len(sys.argv) == 4:
+    out["lm"] = beam_search(model, e, e.shape[0], pieces, beam=4, lm=ArpaLM(sys.argv[1]),
+                            lm_weight=float(sys.argv[2]), word_bonus=float(sys.argv[3]))
 json.dump(out, sys.stdout)

@@ -102,12 +102,55 @@ TEST(RecognizerGolden, GreedyOnGoldenEncoderOutputGivesGoldenTokens) {
   EXPECT_GT((*head)->cached_contexts(), 0u);
 }
 
-// The C++ modified beam search (without LM) finds exactly what the recipe's evaluation
-// decoder (models/recipe/decode.py) finds, beam by beam.
+// An LM whose words occur in the tiny model's (random) greedy transcript, so that fusion
+// changes its output.
+constexpr char kTinyArpa[] = R"(\data\
+ngram 1=7
+ngram 2=3
+
+\1-grams:
+-1.0	</s>
+-99	<s>	-0.3
+-0.5	yin	-0.2
+-0.9	being	-0.2
+-1.1	w	-0.1
+-1.3	t	-0.1
+-1.5	<unk>
+
+\2-grams:
+-0.2	<s> yin
+-0.1	yin yin
+-0.3	t t
+
+\end\
+)";
+
+std::vector<int> BeamTokens(const TransducerDecoder& decoder, const Golden& g, int beam,
+                            float lm_weight, float word_bonus) {
+  DecoderStreamOptions o;
+  o.search.beam = beam;
+  o.search.lm_weight = lm_weight;
+  o.search.word_bonus = word_bonus;
+  o.endpoint.enabled = false;
+  auto stream = decoder.CreateStream(o);
+  stream->AcceptFrames(g.encoder_out.data(), static_cast<int>(g.latency.size()), nullptr);
+  DecoderStream* s = stream.get();
+  decoder.Decode({&s, 1});
+  const std::vector<RankedHypothesis> best = stream->search().NBest(1, true);
+  std::vector<int> ids;
+  for (const DecodedToken& t : best[0].hyp.tokens) ids.push_back(t.id);
+  return ids;
+}
+
+// The C++ modified beam search finds exactly what the recipe's evaluation decoder
+// (models/recipe/decode.py) finds: without an LM at beams 1, 4 and 8, and with shallow
+// fusion when the look-ahead over partial words (which decode.py lacks) is off.
 TEST(RecognizerGolden, BeamSearchMatchesTheRecipesDecoder) {
+  const std::string arpa = ::testing::TempDir() + "/tiny.arpa";
+  std::ofstream(arpa) << kTinyArpa;
   const std::string json_path = ::testing::TempDir() + "/recipe_beam.json";
   const std::string cmd = "/usr/bin/python3 " + std::string(ANCAT_SOURCE_DIR) +
-                          "/tests/decoder/recipe_beam.py > " + json_path;
+                          "/tests/decoder/recipe_beam.py " + arpa + " 0.3 0.5 > " + json_path;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream in(json_path);
   nlohmann::json recipe = nlohmann::json::parse(in);
@@ -116,20 +159,18 @@ TEST(RecognizerGolden, BeamSearchMatchesTheRecipesDecoder) {
   ASSERT_TRUE(model.ok()) << model.status();
   auto head = TransducerHead::Create(**model);
   ASSERT_TRUE(head.ok());
-  TransducerDecoder decoder(head->get(), nullptr, Pieces(**model), 40);
+  TransducerDecoder plain(head->get(), nullptr, Pieces(**model), 40);
   for (int beam : {1, 4, 8}) {
-    DecoderStreamOptions o;
-    o.search.beam = beam;
-    o.endpoint.enabled = false;
-    auto stream = decoder.CreateStream(o);
-    stream->AcceptFrames(g.encoder_out.data(), static_cast<int>(g.latency.size()), nullptr);
-    DecoderStream* s = stream.get();
-    decoder.Decode({&s, 1});
-    const std::vector<RankedHypothesis> best = stream->search().NBest(1, true);
-    std::vector<int> ids;
-    for (const DecodedToken& t : best[0].hyp.tokens) ids.push_back(t.id);
-    EXPECT_EQ(ids, recipe[std::to_string(beam)].get<std::vector<int>>()) << "beam " << beam;
+    EXPECT_EQ(BeamTokens(plain, g, beam, 0, 0), recipe[std::to_string(beam)].get<std::vector<int>>())
+        << "beam " << beam;
   }
+  auto lm = NgramLm::LoadArpa(arpa);
+  ASSERT_TRUE(lm.ok()) << lm.status();
+  TransducerDecoder no_lookahead(head->get(), lm->get(), Pieces(**model), 40,
+                                 {.lookahead = false});
+  const std::vector<int> fused = BeamTokens(no_lookahead, g, 4, 0.3f, 0.5f);
+  EXPECT_EQ(fused, recipe["lm"].get<std::vector<int>>());
+  EXPECT_NE(fused, recipe["4"].get<std::vector<int>>());  // the LM did change the result
 }
 
 class RecognizerTest : public ::testing::Test {
