@@ -160,6 +160,9 @@ struct Context {
   std::optional<TimedRun> offline, streaming;
   std::optional<nlohmann::json> torch, ort;
   int capacity = 0;
+  // Per-stream CPU-time RTF in the batched recognizer at the capacity found (0: none).
+  double batched_cpu_rtf_per_stream = 0;
+  int batched_cpu_rtf_streams = 0;
   absl::Status peer_status;
 };
 
@@ -387,6 +390,15 @@ absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
          {"sustained", p.sustained}});
   }
   x.capacity = capacity->max_streams;
+  // CPU time per stream-step at the largest N that ran to the end (batching included); it
+  // feeds a like-for-like comparison with the peers' CPU-time figures (see Ratios).
+  for (const auto& p : capacity->points) {
+    bool complete = p.sustained || p.mean_ms <= 2.0 * c.chunk_ms;
+    if (complete && p.streams >= x.batched_cpu_rtf_streams && p.mean_ms > 0) {
+      x.batched_cpu_rtf_streams = p.streams;
+      x.batched_cpu_rtf_per_stream = p.cpu_cores * p.mean_ms / (p.streams * c.chunk_ms);
+    }
+  }
   x.r.Num(absl::StrFormat("ancat_realtime_streams_%dcores", n), x.capacity, "%.0f",
           absl::StrFormat("recognizer (%s), lockstep %d ms chunks: largest N with mean step <= %.0f%% "
                           "of %d ms and p%.0f <= %d ms",
@@ -499,6 +511,13 @@ void Ratios(Context& x) {
   };
   if (torch) peer_streams("pytorch", *x.torch);
   if (x.ort) peer_streams("onnxruntime", *x.ort);
+  if (x.batched_cpu_rtf_per_stream > 0) {
+    x.r.Num(absl::StrFormat("ancat_streams_%dcores_cpu_estimate", ncores),
+            std::floor(ncores * x.c.capacity.margin / x.batched_cpu_rtf_per_stream), "%.0f",
+            absl::StrFormat("the same rule from Ancat's CPU time per stream-step at %d batched streams "
+                            "(what the busy machine left out); the measured figure is ancat_realtime_streams_%dcores",
+                            x.batched_cpu_rtf_streams, ncores));
+  }
 }
 
 }  // namespace
