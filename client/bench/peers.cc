@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char** environ;
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -47,27 +49,38 @@ std::string PeerConfig::ToString() const {
 absl::StatusOr<ChildOutput> RunChild(const std::vector<std::string>& argv,
                                      const std::vector<std::string>& env,
                                      const std::vector<int>& cpus, const std::string& log_path) {
+  // Everything the child needs is built here: between fork and exec only async-signal-safe
+  // calls are allowed (the parent has OpenMP threads).
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv(*e);
+    std::string key = kv.substr(0, kv.find('='));
+    bool overridden = false;
+    for (const auto& o : env) overridden |= o.substr(0, o.find('=')) == key;
+    if (!overridden) env_strings.push_back(kv);
+  }
+  env_strings.insert(env_strings.end(), env.begin(), env.end());
+  std::vector<char*> envp, args;
+  for (auto& kv : env_strings) envp.push_back(kv.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& a : argv_copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : cpus) CPU_SET(c, &set);
   int pipe_fd[2];
   if (pipe(pipe_fd) != 0) return absl::InternalError("pipe() failed");
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork() failed");
   if (pid == 0) {  // child: only async-signal-safe work until exec
-    if (!cpus.empty()) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      for (int c : cpus) CPU_SET(c, &set);
-      sched_setaffinity(0, sizeof(set), &set);
-    }
-    for (const auto& kv : env) putenv(const_cast<char*>(kv.c_str()));
+    if (!cpus.empty()) sched_setaffinity(0, sizeof(set), &set);
     dup2(pipe_fd[1], 1);
     int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (log >= 0) dup2(log, 2);
     close(pipe_fd[0]);
     close(pipe_fd[1]);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
+    execvpe(args[0], args.data(), envp.data());
     _exit(127);
   }
   close(pipe_fd[1]);
