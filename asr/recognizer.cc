@@ -136,8 +136,9 @@ absl::Status RecognizerConfig::Validate() const {
 }
 
 std::string RecognizerConfig::ToString() const {
-  return absl::StrFormat("RecognizerConfig(model_dir=%s, num_threads=%d, max_batch=%d)",
-                         model_dir, num_threads, max_batch);
+  return absl::StrFormat(
+      "RecognizerConfig(model_dir=%s, num_threads=%d, max_batch=%d, lm_lookahead=%s)", model_dir,
+      num_threads, max_batch, Bool(lm_lookahead));
 }
 
 // ---------------------------------------------------------------- the engine
@@ -262,8 +263,10 @@ absl::StatusOr<std::unique_ptr<Recognizer>> RecognizerImpl::Make(const Recognize
       table.starts_word[i] = 0;
     }
   }
+  WordLmFusion::Options fusion;
+  fusion.lookahead = config.lm_lookahead;
   r->decoder_ = std::make_unique<TransducerDecoder>(r->head_.get(), r->lm_.get(),
-                                                    std::move(table), mc.frame_ms);
+                                                    std::move(table), mc.frame_ms, fusion);
 
   r->info_.name = mc.name;
   r->info_.version = mc.version;

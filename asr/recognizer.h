@@ -66,6 +66,9 @@ struct RecognizerConfig {
   std::string model_dir;        // folder with model.json (models/FORMAT.md)
   int num_threads = 1;          // threads for batched encoder work
   int max_batch = 256;          // streams advanced in one batched call, at most
+  // LM fusion scores a word in progress by the best LM word its spelling can still become
+  // (off: only complete words are scored, as models/recipe/decode.py does).
+  bool lm_lookahead = true;
   absl::Status Validate() const;
   std::string ToString() const;
 };

@@ -74,8 +74,9 @@ absl::Status BatchConfig::Validate() const {
 }
 
 std::string BatchConfig::ToString() const {
-  return absl::StrFormat("BatchConfig(model_dir=%s, input=%s, output=%s, threads=%d, decoding=%s)",
-                         model_dir, input, output, threads, decoding.ToString());
+  return absl::StrFormat(
+      "BatchConfig(model_dir=%s, input=%s, output=%s, threads=%d, decoding=%s, lm_lookahead=%s)",
+      model_dir, input, output, threads, decoding.ToString(), lm_lookahead ? "true" : "false");
 }
 
 absl::StatusOr<BatchSummary> RunBatch(const BatchConfig& config, std::ostream& err) {
@@ -87,7 +88,8 @@ absl::StatusOr<BatchSummary> RunBatch(const BatchConfig& config, std::ostream& e
   const int workers = std::min<int>(config.threads, std::max<size_t>(1, paths->size()));
   std::vector<std::unique_ptr<asr::Recognizer>> recognizers;
   for (int t = 0; t < workers; ++t) {
-    auto r = asr::Recognizer::Create({.model_dir = config.model_dir, .num_threads = 1});
+    auto r = asr::Recognizer::Create(
+        {.model_dir = config.model_dir, .num_threads = 1, .lm_lookahead = config.lm_lookahead});
     if (!r.ok()) return r.status();
     recognizers.push_back(std::move(*r));
   }

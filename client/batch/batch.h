@@ -22,6 +22,7 @@ struct BatchConfig {
   std::string output;   // JSONL file, written (replaced)
   int threads = 2;      // files transcribed at once, one core each
   asr::DecodingConfig decoding;
+  bool lm_lookahead = true;  // RecognizerConfig::lm_lookahead
   absl::Status Validate() const;
   std::string ToString() const;
 };

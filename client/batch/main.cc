@@ -1,4 +1,5 @@
 // ancat-batch --model DIR --input LIST --output OUT.jsonl [--threads 2] [--decoding greedy|beam]
+//             [--beam 4] [--lm_weight W] [--word_bonus B] [--lm_lookahead=false]
 // Exit status: 0 every file transcribed, 1 some files failed (reported on stderr, left out
 // of the output), 2 nothing could run (bad flags, model, list or output file).
 #include <iostream>
@@ -14,6 +15,10 @@ ABSL_FLAG(std::string, output, "", "JSON lines out: {\"audio\", \"text\", ...} p
 ABSL_FLAG(int, threads, 2, "files transcribed in parallel (one core each)");
 ABSL_FLAG(std::string, decoding, "beam", "greedy | beam (modified beam search)");
 ABSL_FLAG(int, beam, 4, "beam size for --decoding=beam");
+ABSL_FLAG(double, lm_weight, -1, "shallow-fusion weight of the model's n-gram LM (< 0: model.json's)");
+ABSL_FLAG(double, word_bonus, -1, "word-insertion bonus (< 0: model.json's)");
+ABSL_FLAG(bool, lm_lookahead, true,
+          "score words in progress by their best reachable LM word (false: decode.py's way)");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -32,6 +37,9 @@ int main(int argc, char** argv) {
   config.decoding.method = method == "greedy" ? ancat::asr::DecodingConfig::Method::kGreedy
                                               : ancat::asr::DecodingConfig::Method::kModifiedBeam;
   config.decoding.beam = absl::GetFlag(FLAGS_beam);
+  config.decoding.lm_weight = static_cast<float>(absl::GetFlag(FLAGS_lm_weight));
+  config.decoding.word_bonus = static_cast<float>(absl::GetFlag(FLAGS_word_bonus));
+  config.lm_lookahead = absl::GetFlag(FLAGS_lm_lookahead);
   auto summary = ancat::client::RunBatch(config, std::cerr);
   if (!summary.ok()) {
     std::cerr << "ancat-batch: " << summary.status().message() << "\n";

@@ -430,6 +430,16 @@ ngram 2=2
   EXPECT_EQ(Finals(*plain), Finals(*no_lm));
   EXPECT_FALSE(fused->empty());
 
+  // Fusion without the look-ahead (decode.py's way) runs too.
+  auto rec2 = Recognizer::Create({.model_dir = dir, .lm_lookahead = false});
+  ASSERT_TRUE(rec2.ok()) << rec2.status();
+  c = BeamConfig(16000);
+  auto fused2 = (*rec2)->RecognizeClip(c, g.waveform);
+  ASSERT_TRUE(fused2.ok()) << fused2.status();
+  EXPECT_FALSE(fused2->empty());
+  EXPECT_NE(RecognizerConfig{.lm_lookahead = false}.ToString().find("lm_lookahead=false"),
+            std::string::npos);
+
   const std::string broken = ModelWithLm("broken-lm", "\\data\\\nngram 1=1\n\\1-grams:\n-1 a\n");
   auto bad = Recognizer::Create({.model_dir = broken});
   ASSERT_FALSE(bad.ok());
