@@ -240,6 +240,54 @@ TEST(BeamSearch, FusionDoesNotGluePiecesIntoUnknownWords) {
   EXPECT_EQ(Text(fused->Best(), pieces), " the cat");
 }
 
+// Why the look-ahead matters: acoustics mildly prefer gluing at every word boundary. Scored
+// only when complete (decode.py's way), a glued word in progress costs nothing while a real
+// boundary pays for the finished word, so a narrow beam drops the split path before the LM
+// ever sees the unknown glued word. With the look-ahead the glued spelling pays at once.
+TEST(BeamSearch, LookaheadKeepsWordBoundariesInANarrowBeam) {
+  auto lm = NgramLm::ParseArpa(R"(\data\
+ngram 1=6
+ngram 2=5
+
+\1-grams:
+-1.0	</s>
+-99	<s>	0
+-1.0	the	0
+-2.0	cat	0
+-2.0	sat	0
+-1.5	on	0
+
+\2-grams:
+-0.3	<s> the
+-0.5	the cat
+-0.5	cat sat
+-0.4	sat on
+-0.3	on </s>
+
+\end\
+)");
+  ASSERT_TRUE(lm.ok()) << lm.status();
+  const std::string ws = "\xE2\x96\x81";
+  PieceTable pieces = PieceTable::FromPieces(
+      {"<blk>", "<unk>", ws + "the", ws + "cat", "cat", ws + "sat", "sat", ws + "on", "on"}, 0,
+      1);
+  SyntheticScorer s(9, 2, [](int t, const int32_t*, float* p) {
+    for (int k = 0; k < 9; ++k) p[k] = 0.01f;
+    if (t == 0) p[2] = 1.0f;
+    if (t >= 1 && t <= 3) p[2 * t + 1] = 0.4f, p[2 * t + 2] = 0.6f;  // "▁x" vs glued "x"
+    if (t >= 4) p[0] = 1.0f;
+  });
+  const SearchOptions o{.beam_search = true, .beam = 2, .lm_weight = 0.5f};
+  WordLmFusion with(lm->get(), &pieces, {});
+  auto a = Search::Create(o, &s, &with);
+  RunFrames(a.get(), s, 6);
+  EXPECT_EQ(Text(a->NBest(1, true)[0].hyp, pieces), " the cat sat on");
+  WordLmFusion without(lm->get(), &pieces, {.lookahead = false});
+  auto b = Search::Create(o, &s, &without);
+  RunFrames(b.get(), s, 6);
+  EXPECT_NE(Text(b->NBest(1, true)[0].hyp, pieces), " the cat sat on");
+}
+
 TEST(LmFusion, LookaheadScoresPartialWordsAndUnknownWordsPayPerCharacter) {
   auto lm = NgramLm::ParseArpa(kLmArpa);
   ASSERT_TRUE(lm.ok());
