@@ -251,8 +251,10 @@ def main(argv=None):
     ap.add_argument("--search", choices=["greedy", "beam"], default="greedy")
     ap.add_argument("--beam", type=int, default=4)
     ap.add_argument("--lm", default=None, help="ARPA LM (default: the model folder's, if any)")
-    ap.add_argument("--lm-weight", type=float, default=None)
-    ap.add_argument("--word-bonus", type=float, default=None)
+    ap.add_argument("--lm-weight", default=None,
+                    help="LM weight, or a comma list to sweep (default: model.json's)")
+    ap.add_argument("--word-bonus", default=None,
+                    help="word insertion bonus, or a comma list (default: model.json's)")
     ap.add_argument("--no-lm", action="store_true")
     ap.add_argument("--peer", choices=["pocketsphinx"], default=None)
     ap.add_argument("--peer-jobs", type=int, default=os.cpu_count() or 1)
@@ -281,30 +283,38 @@ def main(argv=None):
     for spec in a.model:
         name, _, path = spec.partition("=")
         model, sp, mj = load_any(path, a.bpe, device)
-        lm, lmw, wb = None, 0.0, 0.0
+        lm, combos = None, [(0.0, 0.0)]
         if a.search == "beam" and not a.no_lm:
-            lm_path = a.lm or (os.path.join(path, mj["lm"]["file"]) if mj and mj.get("lm") else None)
+            has = bool(mj and mj.get("lm"))
+            lm_path = a.lm or (os.path.join(path, mj["lm"]["file"]) if has else None)
             if lm_path:
                 lm = ArpaLM(lm_path)
-                lmw = a.lm_weight if a.lm_weight is not None else (mj["lm"]["weight"] if mj and mj.get("lm") else 0.2)
-                wb = a.word_bonus if a.word_bonus is not None else (mj["lm"]["word_bonus"] if mj and mj.get("lm") else 0.0)
+                ws = ([float(x) for x in a.lm_weight.split(",")] if a.lm_weight
+                      else [mj["lm"]["weight"] if has else 0.2])
+                bs = ([float(x) for x in a.word_bonus.split(",")] if a.word_bonus
+                      else [mj["lm"]["word_bonus"] if has else 0.0])
+                combos = [(w, b) for w in ws for b in bs]
         sweep = betas if len(model.cfg.lookahead_frames) > 1 else [0.0]
         if len(model.cfg.lookahead_frames) > 1 and ancat_model is None:
             ancat_model = (model, sp)
-        for beta in sweep:
-            for sname, entries in sets.items():
-                res = run_model(model, sp, entries, beta, a.max_lookahead, a, device, lm, lmw, wb)
-                hyps = res.pop("hyps")
-                lat_all.setdefault((name, beta), []).append(res.pop("lat"))
-                row = {"model": name, "beta": beta, "set": sname, "search": a.search,
-                       "lm": bool(lm), **res}
-                rows.append(row)
-                print(json.dumps({k: v for k, v in row.items() if k != "per_voice_wer"}),
-                      flush=True)
-                with open(os.path.join(a.out, f"hyps_{name}_b{beta:g}_{sname}.jsonl"), "w") as f:
-                    for i, e in enumerate(entries):
-                        f.write(json.dumps({"audio": e["audio"], "ref": e["text"],
-                                            "hyp": hyps[i], "voice": e.get("voice")}) + "\n")
+        for lmw, wb in combos:
+            label = name if len(combos) == 1 else f"{name}+lm{lmw:g}/wb{wb:g}"
+            for beta in sweep:
+                for sname, entries in sets.items():
+                    res = run_model(model, sp, entries, beta, a.max_lookahead, a, device, lm,
+                                    lmw, wb)
+                    hyps = res.pop("hyps")
+                    lat_all.setdefault((label, beta), []).append(res.pop("lat"))
+                    row = {"model": label, "beta": beta, "set": sname, "search": a.search,
+                           "lm": bool(lm), "lm_weight": lmw, "word_bonus": wb, **res}
+                    rows.append(row)
+                    print(json.dumps({k: v for k, v in row.items() if k != "per_voice_wer"}),
+                          flush=True)
+                    with open(os.path.join(a.out, f"hyps_{label.replace('/', '_')}_b{beta:g}_{sname}.jsonl"),
+                              "w") as f:
+                        for i, e in enumerate(entries):
+                            f.write(json.dumps({"audio": e["audio"], "ref": e["text"],
+                                                "hyp": hyps[i], "voice": e.get("voice")}) + "\n")
     if a.peer == "pocketsphinx":
         for sname, entries in sets.items():
             res = run_pocketsphinx(entries, a.peer_jobs)
