@@ -82,7 +82,7 @@ def main():
     med = st[len(st) // 2]
     mem = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else 0
     print(f"batch {b}x{a.seconds}s U={u}: {med * 1000:.0f} ms/step, peak {mem:.1f} GiB, "
-          f"{b * a.seconds / med:.0f} audio-s/s, loss {float(out['loss']):.2f}")
+          f"{b * a.seconds / med:.0f} audio-s/s, loss {float(out['loss'].detach()):.2f}")
 
 
 if __name__ == "__main__":

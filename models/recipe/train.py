@@ -85,9 +85,6 @@ def compute_cmvn(entries, num: int = 3000, seed: int = 0, workers: int = 0):
     sq = torch.zeros(80, dtype=torch.float64)
     n = 0
 
-    def feats_of(e):
-        return fbank(load_audio(e["audio"])).double()
-
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(workers, initializer=torch.set_num_threads,
@@ -99,10 +96,10 @@ def compute_cmvn(entries, num: int = 3000, seed: int = 0, workers: int = 0):
                 n += k
     else:
         for e in sample:
-            f = feats_of(e)
-            total += f.sum(0)
-            sq += (f * f).sum(0)
-            n += f.shape[0]
+            s1, s2, k = _cmvn_item(e["audio"])
+            total += s1
+            sq += s2
+            n += k
     mean = total / n
     var = (sq / n - mean * mean).clamp(min=1e-8)
     return mean.float(), (1.0 / var.sqrt()).float(), n
