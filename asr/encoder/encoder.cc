@@ -36,8 +36,9 @@ struct LayerState {
   int64_t consumed = 0;    // frames handed on to the next layer / the output
   int32_t running_max = -1;  // P_l over consumed frames
 
-  int64_t kv_cap = 0;            // ring rows; frame s at row s % kv_cap
-  std::vector<std::byte> kv;     // [kv_cap, 2d] of the cache type: k then v (k RoPE'd)
+  int64_t kv_cap = 0;            // ring slots; frame s at slot s % kv_cap
+  std::vector<std::byte> kt;     // [d, kv_cap] of the cache type: keys column-wise (RoPE'd)
+  std::vector<std::byte> v;      // [kv_cap, d]: values
   std::vector<int32_t> p_in;     // [kv_cap]: P_{l-1}(s)
 
   int64_t slot_cap = 0;          // frame t at slot t % slot_cap
@@ -47,7 +48,7 @@ struct LayerState {
   std::vector<int32_t> r;        // [slot_cap]: R_l(t)
 
   size_t MemoryBytes() const {
-    return kv.capacity() + p_in.capacity() * 4 + slots.capacity() * 4 + choice.capacity() + done.capacity() +
+    return kt.capacity() + v.capacity() + p_in.capacity() * 4 + slots.capacity() * 4 + choice.capacity() + done.capacity() +
            r.capacity() * 4;
   }
 };
@@ -196,7 +197,7 @@ struct Encoder::Impl {
   std::shared_ptr<const Model> model;
   EncoderConfig config;
   int L = 0, d = 0, F = 0, K = 0, left_context = 0, bins = 0;
-  int kv_row_bytes = 0;  // one cached frame: k and v
+  int kv_elem = 4;  // bytes per cached key/value element
   float eps = 1e-5f;
   std::vector<int> W;
   nn::AttentionDims dims;
@@ -238,6 +239,7 @@ struct Encoder::Impl {
   void Attend(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws, int threads);
   void AdvanceGroup(absl::Span<EncoderStream::State* const> states, int threads);
   void ShrinkRings(EncoderStream::State* s);
+  void ResizeKv(LayerState* ls, int64_t new_cap, int64_t live_from);
   int GatherLayerInput(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws);
   void EmitOutputs(absl::Span<EncoderStream::State* const> streams, Workspace& ws);
 };
@@ -296,7 +298,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(std::shared_ptr<const M
   m->eps = c.encoder.norm_eps;
   m->bins = c.frontend.num_mel_bins;
   m->dims = {c.encoder.num_heads, c.encoder.head_dim()};
-  m->kv_row_bytes = 2 * m->d * (config.kv_cache == nn::KvType::kBF16 ? 2 : 4);
+  m->kv_elem = config.kv_cache == nn::KvType::kBF16 ? 2 : 4;
   m->rope = nn::Rope(c.encoder.head_dim(), c.encoder.rope_base);
   auto w = [&](const std::string& name) { return model->Weight(name).data.data(); };
   const nn::ComputeType ct = config.compute;
@@ -427,10 +429,7 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
     const int64_t end = ls.projected + n;
     const int64_t key_from = std::max<int64_t>(0, ls.done_upto - left_context);
     const int64_t min_kv = left_context + s.max_w + 2;
-    const int64_t old_kv_cap = ls.kv_cap;
-    GrowRing(&ls.kv, &ls.kv_cap, kv_row_bytes, key_from, ls.projected, end, min_kv);
-    int64_t kv_cap_copy = old_kv_cap;
-    GrowRing(&ls.p_in, &kv_cap_copy, 1, key_from, ls.projected, end, min_kv);
+    if (end - key_from > ls.kv_cap) ResizeKv(&ls, std::max(end - key_from + 2, min_kv), key_from);
     const int64_t old_slot_cap = ls.slot_cap;
     const int64_t min_slots = s.max_w + 2;
     GrowRing(&ls.slots, &ls.slot_cap, 2 * d, ls.consumed, ls.projected, end, min_slots);
@@ -453,7 +452,10 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
       rope.Apply(qkva, dims.num_heads, t);      // q
       rope.Apply(qkva + d, dims.num_heads, t);  // k
       const int64_t kv_row = t % ls.kv_cap;
-      nn::StoreKv(qkva + d, 2 * d, config.kv_cache, ls.kv.data() + kv_row * kv_row_bytes);  // k, v
+      for (int c = 0; c < d; ++c) {  // key column-wise
+        nn::StoreKv(qkva + d + c, 1, config.kv_cache, ls.kt.data() + (c * ls.kv_cap + kv_row) * kv_elem);
+      }
+      nn::StoreKv(qkva + 2 * d, d, config.kv_cache, ls.v.data() + kv_row * d * kv_elem);
       ls.p_in[kv_row] = ws.p[row];
       const int64_t slot = t % ls.slot_cap;
       float* sl = ls.slots.data() + slot * 2 * d;
@@ -494,8 +496,7 @@ void Encoder::Impl::Attend(int l, absl::Span<EncoderStream::State* const> stream
     const auto& q = ws.queries[i];
     LayerState& ls = q.s->layers[l];
     const float* slot = ls.slots.data() + (q.t % ls.slot_cap) * 2 * d;
-    const int elem = config.kv_cache == nn::KvType::kBF16 ? 2 : 4;
-    nn::KeyValueView kv{ls.kv.data(), ls.kv.data() + d * elem, 2 * d, ls.kv_cap, config.kv_cache};
+    nn::KeyValueView kv{ls.kt.data(), ls.v.data(), d, ls.kv_cap, config.kv_cache, /*keys_transposed=*/true};
     nn::Attend(dims, slot + d, 2 * d, 1, kv, &q.lo, &q.hi, ws.o.data() + static_cast<size_t>(i) * d, d);
     std::memcpy(ws.y.data() + static_cast<size_t>(i) * d, slot, sizeof(float) * d);  // residual
   }
@@ -614,6 +615,25 @@ void Encoder::Impl::AdvanceGroup(absl::Span<EncoderStream::State* const> states,
   Release(std::move(ws));
 }
 
+// Re-lays out the KV ring (keys column-wise, values and P rows) with new_cap slots, keeping the
+// frames [live_from, projected).
+void Encoder::Impl::ResizeKv(LayerState* ls, int64_t new_cap, int64_t live_from) {
+  std::vector<std::byte> kt(static_cast<size_t>(d) * new_cap * kv_elem), v(static_cast<size_t>(new_cap) * d * kv_elem);
+  std::vector<int32_t> p_in(new_cap);
+  for (int64_t f = live_from; f < ls->projected; ++f) {
+    const int64_t from = f % ls->kv_cap, to = f % new_cap;
+    for (int c = 0; c < d; ++c) {
+      std::memcpy(kt.data() + (c * new_cap + to) * kv_elem, ls->kt.data() + (c * ls->kv_cap + from) * kv_elem, kv_elem);
+    }
+    std::memcpy(v.data() + to * d * kv_elem, ls->v.data() + from * d * kv_elem, static_cast<size_t>(d) * kv_elem);
+    p_in[to] = ls->p_in[from];
+  }
+  ls->kt.swap(kt);
+  ls->v.swap(v);
+  ls->p_in.swap(p_in);
+  ls->kv_cap = new_cap;
+}
+
 // After a backlog (a burst of audio) the rings are far bigger than a live stream needs: give the
 // memory back, so that streams idle at their steady size.
 void Encoder::Impl::ShrinkRings(EncoderStream::State* s) {
@@ -622,20 +642,7 @@ void Encoder::Impl::ShrinkRings(EncoderStream::State* s) {
   for (LayerState& ls : s->layers) {
     if (ls.kv_cap > 4 * min_kv) {
       const int64_t key_from = std::max<int64_t>(0, ls.done_upto - left_context);
-      if (ls.projected - key_from <= min_kv) {
-        std::vector<std::byte> kv;
-        std::vector<int32_t> p_in;
-        int64_t c1 = 0, c2 = 0;
-        GrowRing(&kv, &c1, kv_row_bytes, key_from, key_from, ls.projected, min_kv);
-        GrowRing(&p_in, &c2, 1, key_from, key_from, ls.projected, min_kv);
-        for (int64_t f = key_from; f < ls.projected; ++f) {
-          std::memcpy(kv.data() + (f % c1) * kv_row_bytes, ls.kv.data() + (f % ls.kv_cap) * kv_row_bytes, kv_row_bytes);
-          p_in[f % c2] = ls.p_in[f % ls.kv_cap];
-        }
-        ls.kv.swap(kv);
-        ls.p_in.swap(p_in);
-        ls.kv_cap = c1;
-      }
+      if (ls.projected - key_from <= min_kv) ResizeKv(&ls, min_kv, key_from);
     }
     if (ls.slot_cap > 4 * min_slots && ls.projected - ls.consumed <= min_slots) {
       std::vector<float> slots;

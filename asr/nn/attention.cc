@@ -66,12 +66,90 @@ ANCAT_MULTIVERSION void AttendOne(const AttentionDims& dims, const float* q, con
   }
 }
 
+// Transposed keys: scores for every ring slot at once (vertical FMAs), then the window is read
+// out of them in position order. Values are rows as in AttendOne.
+template <typename T>
+ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float* q, const T* keys_t,
+                                         const T* values, int64_t stride, int64_t cap, int64_t lo, int n,
+                                         float* out, float* scores, float* slot_scores) {
+  const int dh = dims.head_dim, heads = dims.num_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  const int64_t start = lo % cap;
+  for (int h = 0; h < heads; ++h) {
+    float* ss = slot_scores;
+    for (int64_t r = 0; r < cap; ++r) ss[r] = 0;
+    const T* kh = keys_t + static_cast<int64_t>(h * dh) * cap;
+    const float* qh = q + h * dh;
+    int i = 0;
+    for (; i + 4 <= dh; i += 4) {  // four channels per pass over the scores
+      const float q0 = qh[i] * scale, q1 = qh[i + 1] * scale, q2 = qh[i + 2] * scale, q3 = qh[i + 3] * scale;
+      const T *c0 = kh + i * cap, *c1 = c0 + cap, *c2 = c1 + cap, *c3 = c2 + cap;
+      for (int64_t r = 0; r < cap; ++r) {
+        ss[r] += q0 * Load(c0[r]) + q1 * Load(c1[r]) + q2 * Load(c2[r]) + q3 * Load(c3[r]);
+      }
+    }
+    for (; i < dh; ++i) {
+      const float qi = qh[i] * scale;
+      const T* col = kh + i * cap;
+      for (int64_t r = 0; r < cap; ++r) ss[r] += qi * Load(col[r]);
+    }
+    float* sh = scores + h * n;
+    int64_t r = start;
+    for (int j = 0; j < n; ++j) {
+      sh[j] = ss[r];
+      if (++r == cap) r = 0;
+    }
+    float m = sh[0];
+    for (int j = 1; j < n; ++j) m = sh[j] > m ? sh[j] : m;
+    for (int j = 0; j < n; ++j) sh[j] = internal::Exp(sh[j] - m);
+    const float inv = 1.0f / internal::Sum(sh, n);
+    for (int j = 0; j < n; ++j) sh[j] *= inv;
+  }
+  const int d = heads * dh;
+  for (int i = 0; i < d; ++i) out[i] = 0;
+  int64_t r = start;
+  int j = 0;
+  for (; j + 2 <= n; j += 2) {  // two value rows per pass over the output
+    const T* v0 = values + r * stride;
+    if (++r == cap) r = 0;
+    const T* v1 = values + r * stride;
+    if (++r == cap) r = 0;
+    for (int h = 0; h < heads; ++h) {
+      const float p0 = scores[h * n + j], p1 = scores[h * n + j + 1];
+      float* oh = out + h * dh;
+      const T *a = v0 + h * dh, *b = v1 + h * dh;
+      for (int i = 0; i < dh; ++i) oh[i] += p0 * Load(a[i]) + p1 * Load(b[i]);
+    }
+  }
+  for (; j < n; ++j) {
+    const T* v = values + r * stride;
+    if (++r == cap) r = 0;
+    for (int h = 0; h < heads; ++h) {
+      const float p = scores[h * n + j];
+      float* oh = out + h * dh;
+      const T* vh = v + h * dh;
+      for (int i = 0; i < dh; ++i) oh[i] += p * Load(vh[i]);
+    }
+  }
+}
+
 template <typename T>
 void AttendT(const AttentionDims& dims, const float* q, int64_t q_stride, int num_queries, const KeyValueView& kv,
              const int64_t* lo, const int64_t* hi, float* out, int64_t out_stride) {
   thread_local std::vector<float> scores;
   thread_local std::vector<const T*> rows;
   const T* keys = static_cast<const T*>(kv.keys);
+  if (kv.keys_transposed) {
+    thread_local std::vector<float> slot_scores;
+    if (slot_scores.size() < static_cast<size_t>(kv.capacity)) slot_scores.resize(kv.capacity);
+    for (int i = 0; i < num_queries; ++i) {
+      const int n = static_cast<int>(hi[i] - lo[i] + 1);
+      if (scores.size() < static_cast<size_t>(n) * dims.num_heads) scores.resize(static_cast<size_t>(n) * dims.num_heads);
+      AttendTransposed<T>(dims, q + i * q_stride, keys, static_cast<const T*>(kv.values), kv.stride, kv.capacity, lo[i],
+                          n, out + i * out_stride, scores.data(), slot_scores.data());
+    }
+    return;
+  }
   const int64_t value_offset = static_cast<const T*>(kv.values) - keys;
   for (int i = 0; i < num_queries; ++i) {
     const int n = static_cast<int>(hi[i] - lo[i] + 1);

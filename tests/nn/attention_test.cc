@@ -3,6 +3,7 @@
 #include "asr/nn/attention.h"
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "gtest/gtest.h"
@@ -64,6 +65,44 @@ TEST(AttentionTest, WindowedOverRingMatchesNaive) {
         auto ref = NaiveAttend(dims, q.data() + i * d, k, v, lo[i], hi[i]);
         for (int j = 0; j < d; ++j) ASSERT_NEAR(out[i * (d + 1) + j], ref[j], 2e-5) << "dh=" << dims.head_dim;
         EXPECT_EQ(out[i * (d + 1) + d], 9.0f);
+      }
+    }
+  }
+}
+
+// The encoder's layout: keys column-wise [d][cap], values rows [cap][d]; f32 and bf16 stores.
+TEST(AttentionTest, TransposedKeysOverRingMatchNaive) {
+  std::mt19937 rng(21);
+  for (KvType type : {KvType::kF32, KvType::kBF16}) {
+    for (AttentionDims dims : {AttentionDims{2, 32}, AttentionDims{4, 64}, AttentionDims{3, 10}}) {
+      const int d = dims.d(), n = 70, cap = 19;
+      auto k = Random(static_cast<size_t>(n) * d, rng, 2.0f), v = Random(static_cast<size_t>(n) * d, rng);
+      if (type == KvType::kBF16) {  // the reference sees the rounded keys/values
+        std::vector<uint16_t> tmp(k.size());
+        StoreKv(k.data(), static_cast<int>(k.size()), KvType::kBF16, tmp.data());
+        for (size_t i = 0; i < k.size(); ++i) {
+          uint32_t bits = static_cast<uint32_t>(tmp[i]) << 16;
+          std::memcpy(&k[i], &bits, 4);
+        }
+        StoreKv(v.data(), static_cast<int>(v.size()), KvType::kBF16, tmp.data());
+        for (size_t i = 0; i < v.size(); ++i) {
+          uint32_t bits = static_cast<uint32_t>(tmp[i]) << 16;
+          std::memcpy(&v[i], &bits, 4);
+        }
+      }
+      const int elem = type == KvType::kBF16 ? 2 : 4;
+      std::vector<std::byte> kt(static_cast<size_t>(d) * cap * elem), vr(static_cast<size_t>(cap) * d * elem);
+      for (int s = 0; s < n; ++s) {
+        for (int c = 0; c < d; ++c) StoreKv(&k[s * d + c], 1, type, kt.data() + (static_cast<size_t>(c) * cap + s % cap) * elem);
+        StoreKv(&v[s * d], d, type, vr.data() + static_cast<size_t>(s % cap) * d * elem);
+        if (s < 25) continue;
+        auto q = Random(d, rng, 2.0f);
+        int64_t hi = s - static_cast<int>(rng() % 3), lo = std::max<int64_t>(hi - static_cast<int>(rng() % 17), s - cap + 1);
+        std::vector<float> out(d);
+        KeyValueView view{kt.data(), vr.data(), d, cap, type, /*keys_transposed=*/true};
+        Attend(dims, q.data(), d, 1, view, &lo, &hi, out.data(), d);
+        auto ref = NaiveAttend(dims, q.data(), k, v, lo, hi);
+        for (int j = 0; j < d; ++j) ASSERT_NEAR(out[j], ref[j], 5e-5) << "dh=" << dims.head_dim;
       }
     }
   }
