@@ -27,7 +27,7 @@ DecoderStream::DecoderStream(const TransducerDecoder* decoder, const DecoderStre
       search_(Search::Create(options.search, &decoder->scorer(), &decoder->fusion())) {}
 
 void DecoderStream::AcceptFrames(const float* encoder_out, int n, const int32_t* latency_frames) {
-  if (n <= 0) return;
+  if (n <= 0 || stopped_) return;  // single utterance done: later audio is ignored
   const int dim = decoder_->scorer().encoder_dim();
   raw_.insert(raw_.end(), encoder_out, encoder_out + static_cast<size_t>(n) * dim);
   for (int i = 0; i < n; ++i) latency_.push_back(latency_frames ? latency_frames[i] : 0);

@@ -52,9 +52,8 @@ class GreedySearch : public Search {
   }
 
  private:
-  bool FrameDone(int frame_index) {
+  bool FrameDone(int /*frame_index*/) {
     symbols_ = 0;
-    hyp_.last_frame_done = frame_index;
     return true;
   }
 
@@ -175,7 +174,6 @@ bool BeamSearch::TakeScores(const float* logprobs, int frame_index) {
     h.am_score = c.am;
     h.lm = std::move(c.lm);
     h.key = c.key;
-    h.last_frame_done = frame_index;
   }
   hyps_ = std::move(next);
   return true;

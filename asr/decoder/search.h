@@ -36,7 +36,6 @@ struct Hypothesis {
   double am_score = 0;               // transducer log-probability (duplicates log-added)
   WordLmFusion::State lm;            // the LM part, kept apart
   uint64_t key = 0;                  // hash of the token ids, for merging duplicates
-  int last_frame_done = -1;
 };
 
 struct RankedHypothesis {
