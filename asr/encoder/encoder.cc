@@ -452,9 +452,7 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
       rope.Apply(qkva, dims.num_heads, t);      // q
       rope.Apply(qkva + d, dims.num_heads, t);  // k
       const int64_t kv_row = t % ls.kv_cap;
-      for (int c = 0; c < d; ++c) {  // key column-wise
-        nn::StoreKv(qkva + d + c, 1, config.kv_cache, ls.kt.data() + (c * ls.kv_cap + kv_row) * kv_elem);
-      }
+      nn::StoreKv(qkva + d, d, config.kv_cache, ls.kt.data() + kv_row * kv_elem, ls.kv_cap);  // key, column-wise
       nn::StoreKv(qkva + 2 * d, d, config.kv_cache, ls.v.data() + kv_row * d * kv_elem);
       ls.p_in[kv_row] = ws.p[row];
       const int64_t slot = t % ls.slot_cap;

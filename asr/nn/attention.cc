@@ -175,9 +175,14 @@ void Attend(const AttentionDims& dims, const float* q, int64_t q_stride, int num
   }
 }
 
-void StoreKv(const float* src, int n, KvType type, void* dst) {
+void StoreKv(const float* src, int n, KvType type, void* dst, int64_t dst_stride) {
   if (type == KvType::kF32) {
-    std::memcpy(dst, src, sizeof(float) * n);
+    auto* out = static_cast<float*>(dst);
+    if (dst_stride == 1) {
+      std::memcpy(out, src, sizeof(float) * n);
+    } else {
+      for (int i = 0; i < n; ++i) out[i * dst_stride] = src[i];
+    }
     return;
   }
   auto* out = static_cast<uint16_t*>(dst);
@@ -185,7 +190,7 @@ void StoreKv(const float* src, int n, KvType type, void* dst) {
     uint32_t bits;
     std::memcpy(&bits, &src[i], 4);
     bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even
-    out[i] = static_cast<uint16_t>(bits >> 16);
+    out[i * dst_stride] = static_cast<uint16_t>(bits >> 16);
   }
 }
 

@@ -24,8 +24,9 @@ struct AttentionDims {
 // price of rounding keys and values to 8 significant bits.
 enum class KvType { kF32, kBF16 };
 
-// Converts n floats into a key/value store of `type` at dst.
-void StoreKv(const float* src, int n, KvType type, void* dst);
+// Converts n floats into a key/value store of `type` at dst (elements dst_stride apart: a
+// column of transposed keys).
+void StoreKv(const float* src, int n, KvType type, void* dst, int64_t dst_stride = 1);
 
 // Keys and values of one sequence, all heads side by side (head h at columns h*dh..). The row
 // of position s is s % capacity: a ring buffer for streaming caches, or a plain array when
