@@ -3,7 +3,8 @@
 // ancat-client binary, checking exit statuses, the transcript on the last stdout line, and
 // the status codes of malformed requests. Health and reflection are checked with stubs.
 //
-// Environment (set by tests/service/CMakeLists.txt):
+// Settings, as environment variables or as NAME=VALUE lines of the file $ANCAT_TEST_ENV
+// (tests/service/CMakeLists.txt writes one per variant):
 //   ANCAT_SERVER_BIN, ANCAT_CLIENT_BIN, ANCAT_MODEL_DIR, ANCAT_DATA_DIR (tests/data),
 //   ANCAT_EXPECT_TONES=1 when the server runs FakeRecognizer (known transcripts).
 #include <fcntl.h>
@@ -38,6 +39,19 @@ namespace pb = ::ancat::asr::v1;
 using ::testing::HasSubstr;
 
 std::string Env(const char* name) {
+  static const bool loaded = [] {
+    const char* file = std::getenv("ANCAT_TEST_ENV");
+    if (file == nullptr) return true;
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      const size_t eq = line.find('=');
+      if (eq != std::string::npos) {
+        setenv(line.substr(0, eq).c_str(), line.substr(eq + 1).c_str(), /*overwrite=*/0);
+      }
+    }
+    return true;
+  }();
+  (void)loaded;
   const char* v = std::getenv(name);
   return v == nullptr ? "" : v;
 }
@@ -132,9 +146,13 @@ class ServerProcess {
   int port_ = 0;
 };
 
+// Each test starts its own server in SetUp: a failure there fails the test (a failure in
+// SetUpTestSuite would only mark the tests skipped, which ctest reports as not run).
 class ClientServerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  void SetUp() override {
+    ASSERT_FALSE(Env("ANCAT_SERVER_BIN").empty()) << "ANCAT_SERVER_BIN is not set";
+    ASSERT_FALSE(Env("ANCAT_CLIENT_BIN").empty()) << "ANCAT_CLIENT_BIN is not set";
     dir_ = new fs::path(fs::temp_directory_path() /
                         absl::StrCat("ancat_client_server_", getpid()));
     fs::create_directories(*dir_);
@@ -146,13 +164,14 @@ class ClientServerTest : public ::testing::Test {
     WriteFile(*dir_ / "tones.raw", testing::ToLinear16(testing::ToneBursts(1, 0.4, 1.0)));
     server_ = new ServerProcess();
     ASSERT_TRUE(server_->Start(*dir_, {"--max_message_bytes", "1048576"}))
-        << "server did not start:\n" << server_->log();
+        << "server did not start: " << Env("ANCAT_SERVER_BIN") << "\n" << server_->log();
   }
-  static void TearDownTestSuite() {
+  void TearDown() override {
     delete server_;
     server_ = nullptr;
-    fs::remove_all(*dir_);
+    if (dir_ != nullptr) fs::remove_all(*dir_);
     delete dir_;
+    dir_ = nullptr;
   }
 
   static ClientRun Client(std::vector<std::string> args, const std::string& address = "") {
