@@ -158,10 +158,13 @@ def load_dict_words(path: str = "/usr/share/dict/american-english") -> tuple[lis
 class Catalog:
     """All entity lists, split into training entities and held-out test entities."""
 
-    def __init__(self, seed: int, heldout_frac: float = 0.1):
+    def __init__(self, seed: int, heldout_frac: float = 0.1, proper: list | None = None):
+        """`proper`: the word list's proper nouns (lower case); read from wamerican when None.
+        Pass the list saved by `text extract` so every machine builds the same catalog."""
         rng = random.Random(seed)
         self.rng = rng
-        _, proper = load_dict_words()
+        if proper is None:
+            _, proper = load_dict_words()
         # Proper nouns from wamerican extend the surname list (many are real surnames/places).
         # Drop plural/possessive-looking demonyms ("mexicans" when "mexican" exists).
         pset = set(proper)

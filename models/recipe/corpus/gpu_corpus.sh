@@ -9,7 +9,8 @@
 #   bundles/<A..F>/*.tar.xz   from fetch_tts_debs.sh (A = engines is required; B.. add mbrola
 #                             voices; bundles carried by earlier calls stay unpacked in
 #                             WORKDIR/ttsroot, so they can arrive one call at a time)
-#   text/general.txt.gz       from `corpus.text extract` (Debian text packages)
+#   text/train.tsv.gz         from `corpus.text build` (preferred: exactly the split of the test sets)
+#   or text/general.txt.gz + text/proper_nouns.txt from `corpus.text extract`, rebuilt here
 #   real-speech/              copy of ../shared/data/real-speech (optional)
 # Outputs in WORKDIR:
 #   corpus/train.jsonl        TTS + real speech (real read speech repeated 8x, short words 2x)
@@ -44,7 +45,14 @@ log "TTS root $TTS_ROOT: $(ls "$TTS_ROOT/usr/share/mbrola" 2>/dev/null | tr '\n'
 # 2. text (deterministic from the seed; same split as the held-out test sets made on Debian)
 cd "$recipe"
 if [ ! -s "$WORK/text/train.tsv.gz" ]; then
-  [ -s "$SRC/text/general.txt.gz" ] || { log "missing $SRC/text/general.txt.gz"; exit 1; }
+  if [ -s "$SRC/text/train.tsv.gz" ]; then
+    mkdir -p "$WORK/text"; cp "$SRC/text/train.tsv.gz" "$WORK/text/"
+  fi
+fi
+if [ ! -s "$WORK/text/train.tsv.gz" ]; then
+  for f in general.txt.gz proper_nouns.txt; do
+    [ -s "$SRC/text/$f" ] || { log "missing $SRC/text/$f (or carry text/train.tsv.gz)"; exit 1; }
+  done
   "$PY" -m corpus.text build --general "$SRC/text/general.txt.gz" --out "$WORK/text" --seed 1 \
     || { log "text build failed"; exit 1; }
 fi

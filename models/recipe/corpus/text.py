@@ -131,7 +131,15 @@ def extract_gcide(out: set, limit: int = 60000) -> None:
             break
 
 
+PROPER_FILE = "proper_nouns.txt"
+
+
 def extract_general(path_out: str) -> int:
+    # The catalog's extra surnames come from wamerican; save them beside the text so a machine
+    # without the word list (the GPU box) builds the identical catalog and split.
+    _, proper = E.load_dict_words()
+    with open(os.path.join(os.path.dirname(os.path.abspath(path_out)), PROPER_FILE), "w") as f:
+        f.write("\n".join(proper) + "\n")
     sents: set[str] = set()
     for name, fn in [("fortunes", extract_fortunes), ("bible", extract_bible),
                      ("wordnet", extract_wordnet), ("gcide", extract_gcide)]:
@@ -398,7 +406,14 @@ def generate_requests(pool: dict, n: int, seed: int, max_tries_factor: int = 6) 
 
 def build(general_path: str, out_dir: str, seed: int, n_va: int, n_test: int,
           gen_test_frac: float = 0.01) -> dict:
-    cat = E.Catalog(seed)
+    proper_path = os.path.join(os.path.dirname(os.path.abspath(general_path)), PROPER_FILE)
+    if os.path.exists(proper_path):
+        proper = [w.strip() for w in open(proper_path, encoding="utf-8") if w.strip()]
+    else:
+        print(f"text: {proper_path} missing, reading the system word list: the split matches "
+              "test sets made elsewhere only if that list is identical", file=sys.stderr)
+        proper = None
+    cat = E.Catalog(seed, proper=proper)
     os.makedirs(out_dir, exist_ok=True)
     with gzip.open(general_path, "rt", encoding="utf-8") as f:
         general = [ln.strip() for ln in f if ln.strip()]
