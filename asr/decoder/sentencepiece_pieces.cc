@@ -76,6 +76,9 @@ absl::StatusOr<SentencePiecePiece> ParsePiece(absl::string_view bytes) {
       piece.piece = std::string(payload);
       has_piece = true;
     } else if (field == 3 && type == 0) {
+      if (value < SentencePiecePiece::kNormal || value > SentencePiecePiece::kByte) {
+        return absl::InvalidArgumentError(absl::StrCat("unknown piece type ", value));
+      }
       piece.type = static_cast<SentencePiecePiece::Type>(value);
     }
   }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <random>
 
 #include "gtest/gtest.h"
 
@@ -131,6 +132,36 @@ TEST(NgramLmErrors, RejectsBrokenFiles) {
                                  "\\2-grams:\n-0.5 a b -0.2\n\\end\\\n").ok());
   auto missing = NgramLm::LoadArpa("/nonexistent/lm.arpa");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+// Mutated files load or fail with a status; what loads can be scored without crashing.
+TEST(NgramLmErrors, MutatedFilesNeverCrash) {
+  std::mt19937 rng(3);
+  const std::string base = kArpa;
+  const std::string alphabet = " \t\n-0123456789.\\abc<>/=";
+  int loaded = 0;
+  for (int i = 0; i < 2000; ++i) {
+    std::string text = base;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = rng() % text.size();
+      switch (rng() % 3) {
+        case 0: text[at] = alphabet[rng() % alphabet.size()]; break;
+        case 1: text.erase(at, 1 + rng() % 8); break;
+        default: text.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
+      }
+    }
+    auto lm = NgramLm::ParseArpa(text);
+    if (!lm.ok()) continue;
+    ++loaded;
+    NgramLm::State s = (*lm)->BeginState();
+    for (int32_t w = 0; w < (*lm)->vocab_size(); ++w) {
+      (void)(*lm)->Score(s, w);
+      (void)(*lm)->BestInRange(s, 0, (*lm)->vocab_size());
+      s = (*lm)->Next(s, w);
+    }
+  }
+  EXPECT_GT(loaded, 0);  // some mutations are harmless (e.g. in the comment or a number)
 }
 
 TEST(NgramLmFile, LoadsFromDisk) {
