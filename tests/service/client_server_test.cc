@@ -251,6 +251,29 @@ TEST_F(ClientServerTest, StreamAndRecognizeAgree) {
   if (ExpectTones()) EXPECT_EQ(streamed.LastLine(), "tone tone tone");
 }
 
+TEST_F(ClientServerTest, ConcurrentClientsGetTheSameTranscript) {
+  // Several clients at once: the scheduler batches their streams together, and each must get
+  // what it gets alone.
+  const std::string wav = Data("audio/speech_16k.wav").string();
+  ClientRun alone = Client({"stream", "--fast", wav});
+  ASSERT_EQ(alone.exit_code, 0) << Describe(alone);
+  constexpr int kClients = 6;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kClients; ++i) {
+    pids.push_back(Spawn({Env("ANCAT_CLIENT_BIN"), "--server", server_->address(), "stream",
+                          "--fast", "--chunk_ms", std::to_string(20 + 40 * i), wav},
+                         *dir_ / absl::StrCat("concurrent", i, ".out"),
+                         *dir_ / absl::StrCat("concurrent", i, ".err")));
+    ASSERT_GT(pids.back(), 0);
+  }
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(WaitExit(pids[i]), 0) << ReadFile(*dir_ / absl::StrCat("concurrent", i, ".err"));
+    ClientRun r;
+    r.out = ReadFile(*dir_ / absl::StrCat("concurrent", i, ".out"));
+    EXPECT_EQ(r.LastLine(), alone.LastLine()) << "client " << i;
+  }
+}
+
 TEST_F(ClientServerTest, PacedStreamShowsPartials) {
   ClientRun r = Client({"stream", (*dir_ / "short.wav").string()});
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
@@ -380,9 +403,13 @@ TEST_F(ClientServerTest, SigtermDrainsAnOpenStream) {
                               (*dir_ / "tones.wav").string()},
                              out, err);
   ASSERT_GT(client, 0);
-  while (server.log().find("event=stream_config") == std::string::npos) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  bool open = false;
+  for (int i = 0; i < 3000 && !open; ++i) {  // the client connects within moments
+    open = server.log().find("event=stream_config") != std::string::npos;
+    if (!open) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  if (!open) kill(client, SIGKILL);
+  ASSERT_TRUE(open) << "the stream never reached the server:\n" << server.log();
   kill(server.pid(), SIGTERM);
   // The open stream completes normally; then the server exits cleanly.
   EXPECT_EQ(WaitExit(client), 0) << ReadFile(err);
