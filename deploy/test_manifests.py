@@ -77,6 +77,11 @@ def test_deployment_and_service_agree(where):
     assert ports["grpc"] == listen_port
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"]["port"] == listen_port, probe
+    if "metrics_listen" in flags:  # scraped where the server serves /metrics
+        metrics_port = int(flags["metrics_listen"].rsplit(":", 1)[1])
+        assert ports["metrics"] == metrics_port
+        annotations = pod["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/port") == str(metrics_port)
 
     (svc_port,) = service["spec"]["ports"]
     target = svc_port["targetPort"]

@@ -1,6 +1,7 @@
 #include "service/scheduler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -53,8 +54,9 @@ std::string SchedulerConfig::ToString() const {
   return absl::StrCat("SchedulerConfig(max_batch=", max_batch, ")");
 }
 
-Scheduler::Scheduler(asr::Recognizer& recognizer, const SchedulerConfig& config)
-    : recognizer_(recognizer), config_(config) {}
+Scheduler::Scheduler(asr::Recognizer& recognizer, const SchedulerConfig& config,
+                     ServiceMetrics* metrics)
+    : recognizer_(recognizer), config_(config), metrics_(metrics) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
@@ -201,8 +203,15 @@ void Scheduler::Decode() {
   std::vector<bool> failed(entries_.size(), false);
   for (size_t begin = 0; begin < ready.size(); begin += config_.max_batch) {
     const size_t n = std::min<size_t>(config_.max_batch, ready.size() - begin);
+    const auto start = std::chrono::steady_clock::now();
     absl::Status status =
         recognizer_.DecodeStreams(absl::MakeConstSpan(ready.data() + begin, n));
+    if (metrics_ != nullptr) {
+      metrics_->BatchDecoded(static_cast<int>(n),
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                           start)
+                                 .count());
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.decode_calls;

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "asr/recognizer.h"
+#include "service/metrics.h"
 
 namespace ancat::service {
 
@@ -74,7 +75,9 @@ class Scheduler {
  public:
   // `recognizer` must outlive the scheduler. The thread starts with Start(); sessions opened
   // before that are queued (tests use this to make a batch deterministic).
-  Scheduler(asr::Recognizer& recognizer, const SchedulerConfig& config);
+  // `metrics`, if given, must outlive the scheduler.
+  Scheduler(asr::Recognizer& recognizer, const SchedulerConfig& config,
+            ServiceMetrics* metrics = nullptr);
   ~Scheduler();  // Stop()
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -110,6 +113,7 @@ class Scheduler {
 
   asr::Recognizer& recognizer_;
   const SchedulerConfig config_;
+  ServiceMetrics* const metrics_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

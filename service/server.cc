@@ -3,6 +3,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <prometheus/exposer.h>
+
+#include <exception>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -27,7 +30,8 @@ absl::Status ServerConfig::Validate() const {
 }
 
 std::string ServerConfig::ToString() const {
-  return absl::StrCat("ServerConfig(listen=", listen, ", max_message_bytes=", max_message_bytes,
+  return absl::StrCat("ServerConfig(listen=", listen, ", metrics_listen=", metrics_listen,
+                      ", max_message_bytes=", max_message_bytes,
                       ", drain_seconds=", drain_seconds, ", ", service.ToString(), ", ",
                       scheduler.ToString(), ")");
 }
@@ -37,9 +41,21 @@ absl::StatusOr<std::unique_ptr<AsrServer>> AsrServer::Start(const ServerConfig& 
   if (auto s = config.Validate(); !s.ok()) return s;
   std::unique_ptr<AsrServer> server(new AsrServer());
   server->config_ = config;
-  server->scheduler_ = std::make_unique<Scheduler>(recognizer, config.scheduler);
-  server->service_ =
-      std::make_unique<SpeechService>(recognizer, *server->scheduler_, config.service);
+  server->metrics_ = std::make_unique<ServiceMetrics>();
+  if (!config.metrics_listen.empty()) {
+    try {
+      server->exposer_ = std::make_unique<prometheus::Exposer>(config.metrics_listen);
+    } catch (const std::exception& e) {  // civetweb reports a busy port by throwing
+      return absl::UnavailableError(
+          absl::StrCat("metrics_listen: cannot listen on ", config.metrics_listen, ": ",
+                       e.what()));
+    }
+    server->exposer_->RegisterCollectable(server->metrics_->registry());
+  }
+  server->scheduler_ =
+      std::make_unique<Scheduler>(recognizer, config.scheduler, server->metrics_.get());
+  server->service_ = std::make_unique<SpeechService>(recognizer, *server->scheduler_,
+                                                     config.service, server->metrics_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -66,6 +82,12 @@ absl::StatusOr<std::unique_ptr<AsrServer>> AsrServer::Start(const ServerConfig& 
 }
 
 AsrServer::~AsrServer() { Shutdown(); }
+
+int AsrServer::metrics_port() const {
+  if (exposer_ == nullptr) return 0;
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
 
 void AsrServer::Shutdown() {
   if (shut_down_ || server_ == nullptr) return;

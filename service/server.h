@@ -8,11 +8,15 @@
 
 #include "absl/status/statusor.h"
 #include "asr/recognizer.h"
+#include "service/metrics.h"
 #include "service/scheduler.h"
 #include "service/speech_service.h"
 
 namespace grpc {
 class Server;
+}
+namespace prometheus {
+class Exposer;
 }
 
 namespace ancat::service {
@@ -21,6 +25,7 @@ struct ServerConfig {
   std::string listen = "0.0.0.0:50051";  // HOST:PORT; port 0 picks a free one
   int max_message_bytes = 8 << 20;       // larger requests fail with RESOURCE_EXHAUSTED
   double drain_seconds = 20;             // how long Shutdown lets open calls finish
+  std::string metrics_listen;            // HOST:PORT for Prometheus' GET /metrics; empty: off
   ServiceConfig service;
   SchedulerConfig scheduler;
 
@@ -36,6 +41,8 @@ class AsrServer {
   ~AsrServer();  // Shutdown()
 
   int port() const { return port_; }
+  // The metrics port (0 when metrics_listen is empty).
+  int metrics_port() const;
   // Graceful: health NOT_SERVING, new calls refused (UNAVAILABLE), open calls drained for up
   // to drain_seconds, then the rest cancelled and the server stopped. Idempotent.
   void Shutdown();
@@ -48,6 +55,8 @@ class AsrServer {
   AsrServer() = default;
 
   ServerConfig config_;
+  std::unique_ptr<ServiceMetrics> metrics_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<SpeechService> service_;
   std::unique_ptr<grpc::Server> server_;

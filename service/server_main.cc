@@ -14,6 +14,8 @@
 
 ABSL_FLAG(std::string, model, "", "Model folder (with model.json). Required.");
 ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "HOST:PORT to listen on; port 0 picks one.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT serving Prometheus metrics at /metrics; empty = off.");
 ABSL_FLAG(std::string, port_file, "", "If set, the bound port is written to this file.");
 ABSL_FLAG(int, num_threads, 1, "Threads for the recognizer's batched work.");
 ABSL_FLAG(int, max_batch, 256, "Streams advanced in one batched decoder call, at most.");
@@ -45,6 +47,7 @@ int Run(const RecognizerFactory& create_recognizer) {
   config.listen = absl::GetFlag(FLAGS_listen);
   config.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   config.drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
+  config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   config.service.max_streams = absl::GetFlag(FLAGS_max_streams);
   config.service.max_audio_seconds = absl::GetFlag(FLAGS_max_audio_seconds);
   config.service.max_container_bytes = absl::GetFlag(FLAGS_max_container_bytes);
@@ -79,8 +82,8 @@ int Run(const RecognizerFactory& create_recognizer) {
     spdlog::error("event=start_failed status=\"{}\"", server.status().ToString());
     return 1;
   }
-  spdlog::info("event=serving listen={} port={} {}", config.listen, (*server)->port(),
-               config.ToString());
+  spdlog::info("event=serving listen={} port={} metrics_port={} {}", config.listen,
+               (*server)->port(), (*server)->metrics_port(), config.ToString());
   if (const std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
     // Written whole to a temporary name, then renamed, so a reader never sees half of it.
     const std::string tmp = port_file + ".tmp";

@@ -16,6 +16,9 @@
 namespace ancat::service {
 namespace {
 
+constexpr char kStreamingMethod[] = "StreamingRecognize";
+constexpr char kRecognizeMethod[] = "Recognize";
+
 using StreamingReactor =
     grpc::ServerBidiReactor<pb::StreamingRecognizeRequest, pb::StreamingRecognizeResponse>;
 
@@ -71,11 +74,15 @@ class StreamingCall final : public StreamingReactor, public IdleCall {
         sink_(std::make_shared<CallSink<StreamingCall>>(this)) {
     if (absl::Status admit = service_->Admit(); !admit.ok()) {
       admitted_ = false;
+      if (ServiceMetrics* m = service_->metrics(); m != nullptr) {
+        m->CallRefused(kStreamingMethod, StatusCodeName(static_cast<int>(admit.code())));
+      }
       std::lock_guard<std::mutex> lock(mu_);
       FinishLocked(admit);
       return;
     }
     spdlog::info("event=stream_open call={} peer={}", id_, context_->peer());
+    if (service_->metrics() != nullptr) service_->metrics()->CallStarted(kStreamingMethod);
     last_read_ns_ = NowNs();
     service_->WatchIdle(this);
     watched_ = true;
@@ -141,9 +148,14 @@ class StreamingCall final : public StreamingReactor, public IdleCall {
     if (session_ != nullptr) session_->Cancel();
     if (admitted_) {
       service_->Release();
+      const int code = finish_.has_value() ? static_cast<int>(finish_->error_code()) : 2;
       spdlog::info("event=stream_close call={} messages={} audio_s={:.2f} finals={} code={}",
                    id_, messages_, audio_seconds_, builder_ ? builder_->finals() : 0,
-                   finish_.has_value() ? static_cast<int>(finish_->error_code()) : -1);
+                   StatusCodeName(code));
+      if (ServiceMetrics* m = service_->metrics(); m != nullptr) {
+        m->AudioReceived(audio_seconds_);
+        m->CallFinished(kStreamingMethod, StatusCodeName(code));
+      }
     }
     delete this;
   }
@@ -299,11 +311,15 @@ class RecognizeCall final : public grpc::ServerUnaryReactor {
         sink_(std::make_shared<CallSink<RecognizeCall>>(this)) {
     if (absl::Status admit = service_->Admit(); !admit.ok()) {
       admitted_ = false;
+      if (ServiceMetrics* m = service_->metrics(); m != nullptr) {
+        m->CallRefused(kRecognizeMethod, StatusCodeName(static_cast<int>(admit.code())));
+      }
       End(admit);
       return;
     }
     spdlog::info("event=recognize_open call={} peer={} bytes={}", id_, context->peer(),
                  request->audio().content().size());
+    if (service_->metrics() != nullptr) service_->metrics()->CallStarted(kRecognizeMethod);
     absl::Status status = StartRecognition(*request);
     if (!status.ok()) End(status);
   }
@@ -321,8 +337,13 @@ class RecognizeCall final : public grpc::ServerUnaryReactor {
     if (session_ != nullptr) session_->Cancel();
     if (admitted_) {
       service_->Release();
-      spdlog::info("event=recognize_close call={} results={} code={}", id_,
-                   response_->results_size(), static_cast<int>(code_));
+      const std::string code = StatusCodeName(static_cast<int>(code_));
+      spdlog::info("event=recognize_close call={} results={} audio_s={:.2f} code={}", id_,
+                   response_->results_size(), audio_seconds_, code);
+      if (ServiceMetrics* m = service_->metrics(); m != nullptr) {
+        m->AudioReceived(audio_seconds_);
+        m->CallFinished(kRecognizeMethod, code);
+      }
     }
     delete this;
   }
@@ -365,6 +386,7 @@ class RecognizeCall final : public grpc::ServerUnaryReactor {
     }
     SetDuration(seconds, response_->mutable_total_audio_duration());
     std::lock_guard<std::mutex> lock(mu_);
+    audio_seconds_ = seconds;
     config_ = setup->stream;
     session_ = service_->scheduler().Open(config_, sink_);
     session_->AddAudio(std::move(samples));
@@ -382,6 +404,7 @@ class RecognizeCall final : public grpc::ServerUnaryReactor {
   asr::StreamConfig config_;
   std::shared_ptr<Session> session_;
   bool finished_ = false;
+  double audio_seconds_ = 0;
   grpc::StatusCode code_ = grpc::StatusCode::OK;
 };
 
@@ -421,8 +444,8 @@ std::string ServiceConfig::ToString() const {
 }
 
 SpeechService::SpeechService(asr::Recognizer& recognizer, Scheduler& scheduler,
-                             const ServiceConfig& config)
-    : recognizer_(recognizer), scheduler_(scheduler), config_(config) {
+                             const ServiceConfig& config, ServiceMetrics* metrics)
+    : recognizer_(recognizer), scheduler_(scheduler), config_(config), metrics_(metrics) {
   limits_.model_sample_rate = recognizer_.Info().sample_rate;
   limits_.max_container_bytes = config_.max_container_bytes;
   if (config_.idle_timeout_seconds > 0) watchdog_ = std::thread([this] { WatchdogLoop(); });

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "ancat/asr/v1/speech.grpc.pb.h"
 #include "asr/recognizer.h"
+#include "service/metrics.h"
 #include "service/request_config.h"
 #include "service/scheduler.h"
 
@@ -46,7 +47,9 @@ class IdleCall {
 class SpeechService final : public pb::Speech::CallbackService {
  public:
   // Both must outlive the service (and the gRPC server that runs it).
-  SpeechService(asr::Recognizer& recognizer, Scheduler& scheduler, const ServiceConfig& config);
+  // `metrics` is optional; it must outlive the service too.
+  SpeechService(asr::Recognizer& recognizer, Scheduler& scheduler, const ServiceConfig& config,
+                ServiceMetrics* metrics = nullptr);
   ~SpeechService() override;
 
   grpc::ServerBidiReactor<pb::StreamingRecognizeRequest, pb::StreamingRecognizeResponse>*
@@ -71,6 +74,7 @@ class SpeechService final : public pb::Speech::CallbackService {
   const ServiceConfig& config() const { return config_; }
   const RequestLimits& limits() const { return limits_; }
   int64_t NextCallId() { return ++call_ids_; }
+  ServiceMetrics* metrics() { return metrics_; }
   void WatchIdle(IdleCall* call);
   void UnwatchIdle(IdleCall* call);  // after it returns, the watchdog no longer uses `call`
 
@@ -79,6 +83,7 @@ class SpeechService final : public pb::Speech::CallbackService {
   Scheduler& scheduler_;
   const ServiceConfig config_;
   RequestLimits limits_;
+  ServiceMetrics* const metrics_;
   std::atomic<int64_t> call_ids_{0};
 
   void WatchdogLoop();

@@ -5,6 +5,12 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <thread>
 
 #include "ancat/asr/v1/speech.grpc.pb.h"
@@ -382,6 +388,61 @@ TEST_F(LimitsTest, TooMuchAudioIsOutOfRange) {
   StreamOutcome out = RunStream(Chunked(Config(pb::LINEAR16, 16000), pcm, 16000));
   EXPECT_EQ(out.status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_THAT(out.status.error_message(), HasSubstr("limit of 2 s"));
+}
+
+// GET http://127.0.0.1:port/path over a plain socket; the body, or "" on failure.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) out.append(buffer, n);
+    }
+  }
+  close(fd);
+  const size_t body = out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+class MetricsTest : public ServiceTest {
+ protected:
+  void SetUp() override {
+    ServerConfig config;
+    config.metrics_listen = "127.0.0.1:0";
+    StartServer(config);
+  }
+  // Calls are counted when gRPC is done with them, a moment after the client has its status.
+  std::string MetricsWith(const std::string& line) {
+    std::string text;
+    for (int i = 0; i < 500; ++i) {
+      text = HttpGet(server_->metrics_port(), "/metrics");
+      if (text.find(line) != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return text;
+  }
+};
+
+TEST_F(MetricsTest, CountsCallsAudioAndBatches) {
+  ASSERT_GT(server_->metrics_port(), 0);
+  const std::string pcm = testing::ToLinear16(testing::ToneBursts(2, 0.5, 1.0));  // 3 s
+  ASSERT_TRUE(RunStream(Chunked(Config(pb::LINEAR16, 16000), pcm)).status.ok());
+  EXPECT_EQ(RunStream({Config(pb::LINEAR16, 4000)}).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  const std::string text = MetricsWith("code=\"INVALID_ARGUMENT\"");
+  EXPECT_THAT(text, HasSubstr("ancat_calls_total{code=\"OK\",method=\"StreamingRecognize\"} 1"));
+  EXPECT_THAT(text, HasSubstr(
+                        "ancat_calls_total{code=\"INVALID_ARGUMENT\",method=\"StreamingRecognize\"} 1"));
+  EXPECT_THAT(text, HasSubstr("ancat_audio_seconds_total 3"));
+  EXPECT_THAT(text, HasSubstr("ancat_open_calls{method=\"StreamingRecognize\"} 0"));
+  EXPECT_THAT(text, HasSubstr("ancat_decode_batch_streams_count "));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("ancat_decode_batch_streams_count 0")));
 }
 
 class IdleTimeoutTest : public ServiceTest {
