@@ -57,14 +57,14 @@ class CallSink final : public ResultSink {
   Call* call_;
 };
 
-// One StreamingRecognize call. Reads run one at a time on gRPC threads; results arrive on the
-// scheduler thread; writes are queued because gRPC allows one in flight.
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
+// One StreamingRecognize call. Reads run one at a time on gRPC threads; results arrive on the
+// scheduler thread; writes are queued because gRPC allows one in flight.
 class StreamingCall final : public StreamingReactor, public IdleCall {
  public:
   StreamingCall(SpeechService* service, grpc::CallbackServerContext* context)
@@ -165,15 +165,19 @@ class StreamingCall final : public StreamingReactor, public IdleCall {
     std::lock_guard<std::mutex> lock(mu_);
     if (finish_.has_value()) return;
     bool final_seen = false;
+    google::protobuf::Duration final_end;
     for (auto& response : builder_->Build(results)) {
-      for (const auto& r : response.results()) final_seen = final_seen || r.is_final();
+      for (const auto& r : response.results()) {
+        if (r.is_final() && !final_seen) final_end = r.result_end_offset();
+        final_seen = final_seen || r.is_final();
+      }
       EnqueueLocked(std::move(response));
       if (final_seen && config_.single_utterance) break;
     }
     if (final_seen && config_.single_utterance) {
       pb::StreamingRecognizeResponse end;
       end.set_speech_event_type(pb::StreamingRecognizeResponse::END_OF_SINGLE_UTTERANCE);
-      SetDuration(audio_seconds_, end.mutable_speech_event_offset());
+      *end.mutable_speech_event_offset() = final_end;
       EnqueueLocked(std::move(end));
       session_->Cancel();
       FinishLocked(absl::OkStatus());
@@ -191,8 +195,9 @@ class StreamingCall final : public StreamingReactor, public IdleCall {
  private:
   absl::Status ConfigureLocked() {
     if (request_.streaming_request_case() != pb::StreamingRecognizeRequest::kStreamingConfig) {
-      return absl::InvalidArgumentError(
-          "message #1: the first message must carry streaming_config (got audio_content)");
+      return absl::InvalidArgumentError(absl::StrCat(
+          "message #1: the first message must carry streaming_config (got ",
+          request_.has_audio_content() ? "audio_content" : "an empty message", ")"));
     }
     auto setup = ToRequestSetup(request_.streaming_config(), service_->limits());
     if (!setup.ok()) return setup.status();
