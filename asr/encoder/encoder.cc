@@ -547,6 +547,9 @@ absl::Status Encoder::Advance(absl::Span<EncoderStream* const> streams) {
     if (s->state_->subsampling != &m.sub) return absl::InvalidArgumentError("Encoder::Advance: stream of another encoder");
     states.push_back(s->state_.get());
   }
+  // A stream listed twice would be advanced by two threads at once.
+  std::sort(states.begin(), states.end());
+  states.erase(std::unique(states.begin(), states.end()), states.end());
   // Only streams with work: they are what gets split across threads.
   std::vector<EncoderStream::State*> busy;
   int64_t ready_frames = 0;

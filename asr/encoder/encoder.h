@@ -123,8 +123,8 @@ class Encoder {
   absl::StatusOr<std::unique_ptr<EncoderStream>> CreateStream(const EncoderStreamOptions& options) const;
 
   // Advances every given stream as far as its features allow; same-layer rows of all streams
-  // run as one batch. Streams must come from this encoder; each may appear once. Thread-safe
-  // for disjoint sets of streams.
+  // run as one batch. Streams must come from this encoder (duplicates are ignored). Thread-safe
+  // for disjoint sets of streams; one stream must not be used from two threads at once.
   absl::Status Advance(absl::Span<EncoderStream* const> streams);
 
   // Offline: all of `fbank` [num_frames, num_mel_bins] through a fresh stream.
