@@ -285,6 +285,9 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(std::shared_ptr<const M
                                                          const EncoderConfig& config) {
   if (model == nullptr) return absl::InvalidArgumentError("Encoder::Create: no model");
   if (auto s = config.Validate(); !s.ok()) return s;
+  if (config.compute == nn::ComputeType::kBF16 && !nn::Bf16MatmulSupported()) {
+    return absl::FailedPreconditionError("EncoderConfig.compute: bf16 matmuls need a CPU with avx512_bf16 or AMX");
+  }
   auto m = std::make_unique<Impl>();
   const ModelConfig& c = model->config();
   m->model = model;

@@ -222,6 +222,20 @@ void Linear::Forward(const float* x, int x_stride, int rows, float* y, int y_str
   if (alone) omp_set_num_threads(team);
 }
 
+bool Bf16MatmulSupported() {
+  static const bool supported = [] {
+    try {
+      memory::desc a({16, 64}, Dt::bf16, Tag::ab), b({64, 64}, Dt::bf16, Tag::any), c({16, 64}, Dt::f32, Tag::ab);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), Engine());
+      const std::string impl = pd.impl_info_str();
+      return impl.find("ref") == std::string::npos;  // a reference kernel is no real support
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return supported;
+}
+
 void SetNumThreads(int n) { omp_set_num_threads(std::max(1, n)); }
 
 double MeasureMatmulGflops(int m, int k, int n, ComputeType type, double seconds) {

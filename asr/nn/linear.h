@@ -13,7 +13,8 @@
 namespace ancat::asr::nn {
 
 // Arithmetic of the matmuls. kBF16 rounds activations and weights to bfloat16 and accumulates
-// in f32 (oneDNN's avx512_bf16 kernels); outputs stay f32.
+// in f32 (oneDNN's avx512_bf16 kernels); outputs stay f32. Use kBF16 only where
+// Bf16MatmulSupported() (below) says so.
 enum class ComputeType { kF32, kBF16 };
 std::string ComputeTypeName(ComputeType t);
 absl::StatusOr<ComputeType> ParseComputeType(const std::string& name);  // "f32" | "bf16"
@@ -56,6 +57,10 @@ class Linear {
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
+
+// True when this CPU runs bf16 matmuls in oneDNN's optimized kernels (avx512_bf16 / AMX);
+// elsewhere oneDNN has no fast bf16 path, and ComputeType::kBF16 is refused by the encoder.
+bool Bf16MatmulSupported();
 
 // Threads used by oneDNN (OpenMP) and by the library's own loops on the calling thread.
 void SetNumThreads(int n);
