@@ -374,7 +374,7 @@ void GrowRing(std::vector<T>* ring, int64_t* cap, int width, int64_t keep_from, 
   const int64_t need = need_to - keep_from;
   if (need <= *cap) return;
   // Exactly what is needed (plus a little): growth is rare and idle streams stay small.
-  const int64_t new_cap = std::max(need + 2, min_cap);
+  const int64_t new_cap = std::max(need, min_cap);
   std::vector<T> grown(static_cast<size_t>(new_cap) * width);
   for (int64_t f = keep_from; f < live_to; ++f) {
     std::copy_n(ring->data() + (f % *cap) * width, width, grown.data() + (f % new_cap) * width);
@@ -431,10 +431,10 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
     if (n == 0) continue;
     const int64_t end = ls.projected + n;
     const int64_t key_from = std::max<int64_t>(0, ls.done_upto - left_context);
-    const int64_t min_kv = left_context + s.max_w + 2;
-    if (end - key_from > ls.kv_cap) ResizeKv(&ls, std::max(end - key_from + 2, min_kv), key_from);
+    const int64_t min_kv = left_context + s.max_w + 1;  // steady state: one new frame, max_w waiting
+    if (end - key_from > ls.kv_cap) ResizeKv(&ls, std::max(end - key_from, min_kv), key_from);
     const int64_t old_slot_cap = ls.slot_cap;
-    const int64_t min_slots = s.max_w + 2;
+    const int64_t min_slots = s.max_w + 1;
     GrowRing(&ls.slots, &ls.slot_cap, 2 * d, ls.consumed, ls.projected, end, min_slots);
     int64_t c1 = old_slot_cap, c2 = old_slot_cap, c3 = old_slot_cap;
     GrowRing(&ls.choice, &c1, 1, ls.consumed, ls.projected, end, min_slots);
@@ -642,7 +642,7 @@ void Encoder::Impl::ResizeKv(LayerState* ls, int64_t new_cap, int64_t live_from)
 // memory back, so that streams idle at their steady size.
 void Encoder::Impl::ShrinkRings(EncoderStream::State* s) {
   sub.Trim(&s->sub);
-  const int64_t min_kv = left_context + s->max_w + 2, min_slots = s->max_w + 2;
+  const int64_t min_kv = left_context + s->max_w + 1, min_slots = s->max_w + 1;
   for (LayerState& ls : s->layers) {
     if (ls.kv_cap > 4 * min_kv) {
       const int64_t key_from = std::max<int64_t>(0, ls.done_upto - left_context);
