@@ -14,6 +14,8 @@
 #include "asr/decoder/sentencepiece_pieces.h"
 #include "asr/decoder/transducer_head.h"
 #include "asr/decoder/words.h"
+#include "asr/encoder/encoder.h"
+#include "asr/frontend/fbank.h"
 #include "asr/model/model.h"
 #include "asr/model/safetensors.h"
 #include "gtest/gtest.h"
@@ -178,6 +180,33 @@ TEST(RecognizerGolden, BeamSearchMatchesTheRecipesDecoder) {
   const std::vector<int> fused = BeamTokens(no_lookahead, g, 4, 0.3f, 0.5f);
   EXPECT_EQ(fused, recipe["lm"].get<std::vector<int>>());
   EXPECT_NE(fused, recipe["4"].get<std::vector<int>>());  // the LM did change the result
+}
+
+// The whole C++ pipeline at token level: golden waveform -> fbank -> encoder -> greedy.
+TEST(RecognizerGolden, FbankEncoderGreedyGiveGoldenTokens) {
+  Golden g = LoadGolden();
+  auto model = Model::Load(kModelDir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto feats = ComputeFbank(FbankConfig{}, g.waveform);  // the tiny model's options
+  ASSERT_TRUE(feats.ok()) << feats.status();
+  auto encoder = Encoder::Create(*model, {});
+  ASSERT_TRUE(encoder.ok()) << encoder.status();
+  auto out = (*encoder)->EncodeOffline(feats->data(), static_cast<int>(feats->size() / 80), {});
+  ASSERT_TRUE(out.ok()) << out.status();
+  auto head = TransducerHead::Create(**model);
+  ASSERT_TRUE(head.ok());
+  TransducerDecoder decoder(head->get(), nullptr, Pieces(**model), 40);
+  DecoderStreamOptions o;
+  o.search.beam_search = false;
+  o.search.max_symbols_per_frame = (*model)->config().max_symbols_per_frame;
+  o.endpoint.enabled = false;
+  auto stream = decoder.CreateStream(o);
+  stream->AcceptFrames(out->frames.data(), out->num_frames, out->latency.data());
+  DecoderStream* s = stream.get();
+  decoder.Decode({&s, 1});
+  std::vector<int32_t> ids;
+  for (const DecodedToken& t : stream->search().Best().tokens) ids.push_back(t.id);
+  EXPECT_EQ(ids, g.tokens);
 }
 
 class RecognizerTest : public ::testing::Test {
