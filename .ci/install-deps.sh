@@ -12,6 +12,7 @@ PACKAGES=(
   prometheus-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libsentencepiece-dev sentencepiece
   python3 python3-numpy python3-torch python3-torchaudio python3-sentencepiece python3-pytest python3-matplotlib
+  libopenblas0-serial
   sox
 )
 

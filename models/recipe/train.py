@@ -350,43 +350,46 @@ def train(args):
     last_save = start
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
+    import faulthandler
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: stacks to stderr
     t_slice = time.time()
     seen = 0.0
     done = False
     failure = None
     while not done:
+        it = iter(loader())
         try:
-            it = iter(loader())
-        except Exception as ex:  # noqa: BLE001
-            failure = ex
-            break
-        while True:
-            try:
-                batch = next(it)
-            except StopIteration:
-                break
-            except Exception as ex:  # a worker died (e.g. killed): keep what was trained
-                failure = ex
-                done = True
-                break
-            if batch is None:
-                continue
-            now = time.time()
-            active = [r for r in runs if r.progress(now - t_slice, args) < 1.0]
-            if not active or now >= deadline or stop["flag"]:
-                done = True
-                break
-            batch = prepare_batch(batch, dev, args, fill)
-            seen += float(batch["feat_lens"].sum()) / 100.0
-            for r in active:
-                r.step(batch, args, now - t_slice, use_amp, dev)
-            if time.time() - last_save > args.save_minutes * 60:
-                el = time.time() - t_slice
-                for r in runs:
-                    r.state["trained_seconds"] += el
-                    r.save(args)
-                t_slice = last_save = time.time()
-        del it
+            while True:
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    break
+                except Exception as ex:  # a worker died (e.g. killed): keep what was trained
+                    failure = repr(ex)  # not the exception: its traceback would pin `it`
+                    done = True
+                    break
+                if batch is None:
+                    continue
+                now = time.time()
+                active = [r for r in runs if r.progress(now - t_slice, args) < 1.0]
+                if not active or now >= deadline or stop["flag"]:
+                    done = True
+                    break
+                batch = prepare_batch(batch, dev, args, fill)
+                seen += float(batch["feat_lens"].sum()) / 100.0
+                for r in active:
+                    r.step(batch, args, now - t_slice, use_amp, dev)
+                if time.time() - last_save > args.save_minutes * 60:
+                    el = time.time() - t_slice
+                    for r in runs:
+                        r.state["trained_seconds"] += el
+                        r.save(args)
+                    t_slice = last_save = time.time()
+        finally:
+            # Shut the workers down now: they ignore SIGTERM, so one left running would
+            # block the interpreter's exit (multiprocessing joins its children).
+            getattr(it, "_shutdown_workers", lambda: None)()
+            del it
         if not done:
             for r in runs:
                 r.state["epoch"] += 1
@@ -403,7 +406,7 @@ def train(args):
     print(f"slice: {wall / 60:.1f} min wall, {seen / 3600:.2f} h of audio, "
           f"{seen / max(wall, 1e-9):.0f} audio-s/s", flush=True)
     if failure is not None and not stop["flag"]:
-        raise RuntimeError("data loading failed (checkpoints saved)") from failure
+        raise RuntimeError(f"data loading failed (checkpoints saved): {failure}")
     return runs
 
 
@@ -500,3 +503,9 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+    # Leave without multiprocessing's exit-time join of worker processes (a worker that
+    # missed its shutdown ignores SIGTERM and would hang it); orphaned DataLoader workers
+    # notice the parent is gone and exit by themselves within seconds.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
