@@ -65,6 +65,9 @@ absl::StatusOr<std::unique_ptr<AsrServer>> AsrServer::Start(const ServerConfig& 
   builder.SetMaxSendMessageSize(config.max_message_bytes);
   // Pings find clients that vanished without closing their connection (a dropped network),
   // so their streams are cancelled instead of holding a slot until the audio limit.
+  // gRPC sets SO_REUSEPORT by default: a second server on a busy port would start and share
+  // its traffic instead of failing.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);

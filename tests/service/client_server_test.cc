@@ -391,6 +391,31 @@ TEST_F(ClientServerTest, ClientFailsCleanly) {
   EXPECT_THAT(r.err, HasSubstr("error: "));
 }
 
+TEST_F(ClientServerTest, ServerRefusesABadStart) {
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), Env("ANCAT_SERVER_BIN"));
+    const pid_t pid = Spawn(args, *dir_ / "bad.out", *dir_ / "bad.err");
+    const int code = WaitExit(pid);  // before reading what it wrote
+    return std::make_pair(code, ReadFile(*dir_ / "bad.err"));
+  };
+  auto [code, err] = run({"--listen", "127.0.0.1:0"});  // no --model
+  EXPECT_EQ(code, 2) << err;
+  EXPECT_THAT(err, HasSubstr("--model DIR is required"));
+  std::tie(code, err) = run({"--model", Env("ANCAT_MODEL_DIR"), "--listen", "nowhere"});
+  EXPECT_EQ(code, 2) << err;
+  EXPECT_THAT(err, HasSubstr("listen: 'nowhere' is not HOST:PORT"));
+  // The shared server holds its port already.
+  std::tie(code, err) = run({"--model", Env("ANCAT_MODEL_DIR"), "--listen", server_->address()});
+  EXPECT_EQ(code, 1) << err;
+  EXPECT_THAT(err, HasSubstr("cannot listen on"));
+  if (!ExpectTones()) {  // the real recognizer reads the folder
+    std::tie(code, err) = run({"--model", (*dir_ / "no-model").string(), "--listen",
+                               "127.0.0.1:0"});
+    EXPECT_EQ(code, 1) << err;
+    EXPECT_THAT(err, HasSubstr("event=model_load_failed"));
+  }
+}
+
 TEST_F(ClientServerTest, SigtermDrainsAnOpenStream) {
   // A second server, so that the shared one stays up for the other tests.
   const fs::path dir = *dir_ / "drain";
