@@ -434,9 +434,11 @@ absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
       x.r.Num(absl::StrFormat("ancat_encoder_batched_gflops_%dcores_%s%s", n, name,
                               batch == batches[0] ? "" : absl::StrCat("_", batch, "streams")),
               gf, "%.1f",
-              absl::StrFormat("%d streams x %d ms per Advance: median %.2f ms per step (%.1f%% of real time) = %.0f%% of %d-core %s matmul",
+              absl::StrFormat("%d streams x %d ms per Advance: median %.2f ms per step (%.1f%% of real time) = "
+                              "%.0f%% of the %d-core %s matmul measured now, %.0f%% of %d x its 1-core rate "
+                              "(the 2-thread matmul suffers most from a busy machine)",
                               batch, c.chunk_ms, *step * 1e3, 100 * *step / (c.chunk_ms * 1e-3),
-                              PctOf(x, gf, name, n), n, name));
+                              PctOf(x, gf, name, n), n, name, PctOf(x, gf / n, name, 1), n));
     }
   }
   if (c.idle_streams > 0) {
