@@ -145,27 +145,6 @@ std::string RecognizerConfig::ToString() const {
 
 namespace {
 
-FbankConfig ToFbankConfig(const FrontendOptions& f) {
-  FbankConfig c;
-  c.sample_rate = f.sample_rate;
-  c.num_mel_bins = f.num_mel_bins;
-  c.frame_length_ms = f.frame_length_ms;
-  c.frame_shift_ms = f.frame_shift_ms;
-  c.dither = f.dither;
-  c.preemphasis_coefficient = f.preemphasis_coefficient;
-  c.remove_dc_offset = f.remove_dc_offset;
-  c.window_type = f.window_type;
-  c.round_to_power_of_two = f.round_to_power_of_two;
-  c.snip_edges = f.snip_edges;
-  c.low_freq = f.low_freq;
-  c.high_freq = f.high_freq;
-  c.use_energy = f.use_energy;
-  c.use_log_fbank = f.use_log_fbank;
-  c.use_power = f.use_power;
-  c.waveform_scale = f.waveform_scale;
-  return c;
-}
-
 absl::Status Annotate(const absl::Status& s, const std::string& what) {
   return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
 }
@@ -234,7 +213,7 @@ absl::StatusOr<std::unique_ptr<Recognizer>> RecognizerImpl::Make(const Recognize
                                                    sp->size(), " pieces, model.json vocab.size ",
                                                    mc.vocab.size));
   }
-  auto fbank = FbankComputer::Create(ToFbankConfig(mc.frontend));
+  auto fbank = FbankComputer::Create(mc.frontend);
   if (!fbank.ok()) return Annotate(fbank.status(), "model.json frontend");
   r->fbank_ = *fbank;
   EncoderConfig ec;

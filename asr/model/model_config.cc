@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -64,24 +65,10 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& text) {
   const json* s = nullptr;
   ANCAT_RETURN_IF_ERROR(Section(root, "frontend", &s));
   {
-    auto& f = c.frontend;
-    const char* p = "frontend.";
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "sample_rate", &f.sample_rate));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "num_mel_bins", &f.num_mel_bins));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "frame_length_ms", &f.frame_length_ms));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "frame_shift_ms", &f.frame_shift_ms));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "dither", &f.dither));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "preemphasis_coefficient", &f.preemphasis_coefficient));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "remove_dc_offset", &f.remove_dc_offset));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "window_type", &f.window_type));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "round_to_power_of_two", &f.round_to_power_of_two));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "snip_edges", &f.snip_edges));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "low_freq", &f.low_freq));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "high_freq", &f.high_freq));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "use_energy", &f.use_energy));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "use_log_fbank", &f.use_log_fbank));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "use_power", &f.use_power));
-    ANCAT_RETURN_IF_ERROR(Get(*s, p, "waveform_scale", &f.waveform_scale));
+    // One parser for the frontend options: the frontend's, which also refuses unknown keys.
+    auto f = FbankConfig::FromJson(s->dump());
+    if (!f.ok()) return absl::InvalidArgumentError(absl::StrCat("model.json: frontend: ", f.status().message()));
+    c.frontend = *std::move(f);
   }
   ANCAT_RETURN_IF_ERROR(Section(root, "subsampling", &s));
   ANCAT_RETURN_IF_ERROR(Get(*s, "subsampling.", "type", &c.subsampling.type));
@@ -147,10 +134,8 @@ absl::Status ModelConfig::Validate() const {
   };
   if (format_version != 1) return bad("format_version", absl::StrCat("is ", format_version, "; this runtime reads version 1"));
   if (architecture != "ancat-transducer") return bad("architecture", absl::StrCat("is '", architecture, "', expected 'ancat-transducer'"));
-  if (frontend.sample_rate <= 0) return bad("frontend.sample_rate", "must be > 0");
+  if (auto s = frontend.Validate(); !s.ok()) return bad("frontend:", std::string(s.message()));
   if (frontend.num_mel_bins < 7) return bad("frontend.num_mel_bins", "must be >= 7 (two 3x3 stride-2 convolutions)");
-  if (frontend.frame_length_ms <= 0) return bad("frontend.frame_length_ms", "must be > 0");
-  if (frontend.frame_shift_ms <= 0) return bad("frontend.frame_shift_ms", "must be > 0");
   if (subsampling.type != "causal-conv2d") return bad("subsampling.type", absl::StrCat("is '", subsampling.type, "', expected 'causal-conv2d'"));
   if (subsampling.factor != 4) return bad("subsampling.factor", "must be 4");
   if (subsampling.channels <= 0) return bad("subsampling.channels", "must be > 0");

@@ -8,28 +8,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "asr/frontend/fbank.h"
 
 namespace ancat::asr {
-
-// torchaudio.compliance.kaldi.fbank options recorded by the recipe.
-struct FrontendOptions {
-  int sample_rate = 16000;
-  int num_mel_bins = 80;
-  float frame_length_ms = 25.0f;
-  float frame_shift_ms = 10.0f;
-  float dither = 0.0f;
-  float preemphasis_coefficient = 0.97f;
-  bool remove_dc_offset = true;
-  std::string window_type = "povey";
-  bool round_to_power_of_two = true;
-  bool snip_edges = true;
-  float low_freq = 20.0f;
-  float high_freq = 0.0f;
-  bool use_energy = false;
-  bool use_log_fbank = true;
-  bool use_power = true;
-  float waveform_scale = 32768.0f;
-};
 
 struct SubsamplingOptions {
   std::string type = "causal-conv2d";
@@ -73,7 +54,7 @@ struct LmOptions {
 struct ModelConfig {
   int format_version = 1;
   std::string name, version, architecture = "ancat-transducer";
-  FrontendOptions frontend;
+  FbankConfig frontend;  // the frontend block, read by the frontend's own parser
   SubsamplingOptions subsampling;
   EncoderOptions encoder;
   PredictorOptions predictor;
