@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from corpus.wer import ErrorRate as WordCharCounts, edit_distance  # noqa: F401 (re-exported)
 from model import Transducer
 
 LN10 = math.log(10.0)
@@ -180,38 +181,21 @@ def beam_search(model: Transducer, e: torch.Tensor, length: int, pieces: Sequenc
 
 # ---------------------------------------------------------------- scoring
 
-def edit_distance(a: Sequence, b: Sequence) -> int:
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, y in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))
-        prev = cur
-    return prev[-1]
-
-
 def normalize_text(s: str) -> str:
     return " ".join(s.lower().replace("\u2581", " ").split())
 
 
-class ErrorRate:
-    def __init__(self):
-        self.werr = self.wn = self.cerr = self.cn = self.utts = 0
+class ErrorRate(WordCharCounts):
+    """corpus.wer's counts (the pocketsphinx peer's too, so both are scored alike) on
+    normalized text, rates in percent."""
 
-    def add(self, ref: str, hyp: str):
-        r, h = normalize_text(ref), normalize_text(hyp)
-        self.werr += edit_distance(r.split(), h.split())
-        self.wn += len(r.split())
-        # characters of the space-joined words, spaces included (as corpus/wer.py counts them,
-        # so the pocketsphinx peer's CER compares)
-        self.cerr += edit_distance(r, h)
-        self.cn += len(r)
-        self.utts += 1
+    def add(self, ref: str, hyp: str) -> None:
+        super().add(normalize_text(ref), normalize_text(hyp))
 
     @property
     def wer(self) -> float:
-        return 100.0 * self.werr / max(1, self.wn)
+        return 100.0 * super().wer
 
     @property
     def cer(self) -> float:
-        return 100.0 * self.cerr / max(1, self.cn)
+        return 100.0 * super().cer

@@ -101,7 +101,7 @@ def run_model(model: Transducer, sp, entries: List[dict], beta: float, max_looka
                 total.add(ref, text)
                 per_voice.setdefault(entries[i].get("voice", "unknown"), ErrorRate()).add(ref, text)
     lat = np.concatenate(lat_frames) * frame_ms if lat_frames else np.zeros(1)
-    return {"wer": total.wer, "cer": total.cer, "utts": total.utts, "words": total.wn,
+    return {"wer": total.wer, "cer": total.cer, "utts": total.n, "words": total.words,
             "lat_mean_ms": float(lat.mean()), "lat_p90_ms": float(np.percentile(lat, 90)),
             "per_voice_wer": {v: round(er.wer, 2) for v, er in sorted(per_voice.items())},
             "seconds": round(time.time() - t0, 1), "hyps": hyps, "lat": lat}
@@ -140,7 +140,7 @@ def run_pocketsphinx(entries: List[dict], jobs: int) -> dict:
     for e, h in zip(entries, hyps):
         total.add(e["text"], h)
         per_voice.setdefault(e.get("voice", "unknown"), ErrorRate()).add(e["text"], h)
-    return {"wer": total.wer, "cer": total.cer, "utts": total.utts, "words": total.wn,
+    return {"wer": total.wer, "cer": total.cer, "utts": total.n, "words": total.words,
             "per_voice_wer": {v: round(er.wer, 2) for v, er in sorted(per_voice.items())},
             "seconds": round(time.time() - t0, 1), "hyps": dict(enumerate(hyps))}
 

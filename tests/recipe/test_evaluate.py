@@ -100,7 +100,7 @@ def test_error_rate():
     er = ErrorRate()
     er.add("the cat sat", "the cat")
     er.add("hello", "hello")
-    assert math.isclose(er.wer, 25.0) and er.utts == 2
+    assert math.isclose(er.wer, 25.0) and er.n == 2
 
 
 def _wav(path, x):
