@@ -44,14 +44,7 @@ ANCAT_MULTIVERSION void AttendOne(const AttentionDims& dims, const float* q, con
     if (j + 1 < n) __builtin_prefetch(rows[j + 1]);
     for (int h = 0; h < heads; ++h) scores[h * n + j] = DotT(q + h * dh, rows[j] + h * dh, dh) * scale;
   }
-  for (int h = 0; h < heads; ++h) {
-    float* sh = scores + h * n;
-    float m = sh[0];
-    for (int j = 1; j < n; ++j) m = sh[j] > m ? sh[j] : m;
-    for (int j = 0; j < n; ++j) sh[j] = internal::Exp(sh[j] - m);
-    const float inv = 1.0f / internal::Sum(sh, n);
-    for (int j = 0; j < n; ++j) sh[j] *= inv;
-  }
+  for (int h = 0; h < heads; ++h) internal::Softmax(scores + h * n, n);
   const int d = heads * dh;
   for (int i = 0; i < d; ++i) out[i] = 0;
   for (int j = 0; j < n; ++j) {
@@ -99,11 +92,7 @@ ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float*
       sh[j] = ss[r];
       if (++r == cap) r = 0;
     }
-    float m = sh[0];
-    for (int j = 1; j < n; ++j) m = sh[j] > m ? sh[j] : m;
-    for (int j = 0; j < n; ++j) sh[j] = internal::Exp(sh[j] - m);
-    const float inv = 1.0f / internal::Sum(sh, n);
-    for (int j = 0; j < n; ++j) sh[j] *= inv;
+    internal::Softmax(sh, n);
   }
   const int d = heads * dh;
   for (int i = 0; i < d; ++i) out[i] = 0;

@@ -46,16 +46,9 @@ void Tanh(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
 }
 
+ANCAT_MULTIVERSION
 void Softmax(float* x, int n) {
-  float m = -std::numeric_limits<float>::infinity();
-  for (int i = 0; i < n; ++i) m = std::max(m, x[i]);
-  float s = 0;
-  for (int i = 0; i < n; ++i) {
-    x[i] = internal::Exp(x[i] - m);
-    s += x[i];
-  }
-  const float inv = 1.0f / s;
-  for (int i = 0; i < n; ++i) x[i] *= inv;
+  if (n > 0) internal::Softmax(x, n);
 }
 
 void LogSoftmax(float* x, int n) {

@@ -61,6 +61,16 @@ inline __attribute__((always_inline)) float Exp(float x) {
   return p * scale;
 }
 
+// Softmax over n >= 1 values in place; inline so each CPU-specific clone of a caller gets a
+// vectorized copy (attention calls it per head and query on short windows).
+inline __attribute__((always_inline)) void Softmax(float* x, int n) {
+  float m = x[0];
+  for (int i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  for (int i = 0; i < n; ++i) x[i] = Exp(x[i] - m);
+  const float inv = 1.0f / Sum(x, n);
+  for (int i = 0; i < n; ++i) x[i] *= inv;
+}
+
 }  // namespace ancat::asr::nn::internal
 
 #endif  // ANCAT_ASR_NN_INTERNAL_SIMD_H_
