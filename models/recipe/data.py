@@ -5,6 +5,7 @@ Manifest: JSONL, one utterance a line, at least {"audio", "duration", "text"}; "
 A manifest argument may carry a weight, "PATH:2.5": each entry is then seen 2.5 times an
 epoch on average (the integer part always, the fraction by chance), to upweight real speech.
 """
+import glob
 import json
 import math
 import os
@@ -47,12 +48,36 @@ def read_manifest(path: str, split: Optional[str] = None, max_duration: float = 
     return out
 
 
+def manifest_paths(args: Sequence[str]) -> List[tuple]:
+    """(path, weight) of every manifest; a path with * or ? is a glob (sorted matches), so
+    manifests written while training runs (more voices arriving) can join at a reload."""
+    out = []
+    for a in args:
+        path, w = parse_manifest_arg(a)
+        if any(c in path for c in "*?["):
+            out.extend((p, w) for p in sorted(glob.glob(path)))
+        else:
+            out.append((path, w))
+    return out
+
+
+def manifests_signature(args: Sequence[str]) -> tuple:
+    """Changes when a manifest appears or is rewritten."""
+    sig = []
+    for path, _ in manifest_paths(args):
+        try:
+            st = os.stat(path)
+            sig.append((path, st.st_mtime_ns, st.st_size))
+        except OSError:
+            sig.append((path, 0, 0))
+    return tuple(sig)
+
+
 def load_manifests(args: Sequence[str], split: Optional[str] = None,
                    max_duration: float = 1e9) -> List[dict]:
     """Entries of all manifests, each with its sampling weight in e["weight"]."""
     entries = []
-    for a in args:
-        path, w = parse_manifest_arg(a)
+    for path, w in manifest_paths(args):
         for e in read_manifest(path, split, max_duration):
             e["weight"] = w * float(e.get("weight", 1.0))
             entries.append(e)

@@ -132,11 +132,29 @@ def pocketsphinx_one(path: str, tmpdir: str) -> str:
     return " ".join(res.stdout.split())
 
 
-def run_pocketsphinx(entries: List[dict], jobs: int) -> dict:
+def read_peer_hyps(path: str) -> Dict[str, str]:
+    """Cached peer hypotheses (JSONL with "audio", "hyp"; a relative audio path is relative
+    to the file's folder, as in manifests): absolute audio path -> hypothesis."""
+    base = os.path.dirname(os.path.abspath(path))
+    out = {}
+    for line in open(path, encoding="utf-8"):
+        if line.strip():
+            r = json.loads(line)
+            out[os.path.normpath(os.path.join(base, r["audio"]))] = r["hyp"]
+    return out
+
+
+def run_pocketsphinx(entries: List[dict], jobs: int, cached: Optional[Dict[str, str]] = None) -> dict:
+    """pocketsphinx on the entries' audio, or its cached hypotheses where `cached` has them
+    (the same files, decoded once by corpus/pocketsphinx_peer.py)."""
     total, per_voice = ErrorRate(), {}
     t0 = time.time()
+    cached = cached or {}
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
-        hyps = list(pool.map(lambda e: pocketsphinx_one(e["audio"], tmp), entries))
+        hyps = list(pool.map(
+            lambda e: cached.get(os.path.normpath(os.path.abspath(e["audio"])))
+            if os.path.normpath(os.path.abspath(e["audio"])) in cached
+            else pocketsphinx_one(e["audio"], tmp), entries))
     for e, h in zip(entries, hyps):
         total.add(e["text"], h)
         per_voice.setdefault(e.get("voice", "unknown"), ErrorRate()).add(e["text"], h)
@@ -257,6 +275,9 @@ def main(argv=None):
                     help="word insertion bonus, or a comma list (default: model.json's)")
     ap.add_argument("--no-lm", action="store_true")
     ap.add_argument("--peer", choices=["pocketsphinx"], default=None)
+    ap.add_argument("--peer-hyps", default=None,
+                    help="JSONL of pocketsphinx hypotheses (audio, hyp) to score instead of "
+                         "running it (files missing there are decoded); implies --peer pocketsphinx")
     ap.add_argument("--peer-jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--limit", type=int, default=0, help="first N utterances of each set")
     ap.add_argument("--batch-seconds", type=float, default=600.0)
@@ -315,9 +336,10 @@ def main(argv=None):
                         for i, e in enumerate(entries):
                             f.write(json.dumps({"audio": e["audio"], "ref": e["text"],
                                                 "hyp": hyps[i], "voice": e.get("voice")}) + "\n")
-    if a.peer == "pocketsphinx":
+    if a.peer == "pocketsphinx" or a.peer_hyps:
+        cached = read_peer_hyps(a.peer_hyps) if a.peer_hyps else None
         for sname, entries in sets.items():
-            res = run_pocketsphinx(entries, a.peer_jobs)
+            res = run_pocketsphinx(entries, a.peer_jobs, cached)
             res.pop("hyps")
             row = {"model": "pocketsphinx", "beta": None, "set": sname, **res}
             rows.append(row)

@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import (BucketBatchSampler, SpeechDataset, collate, load_manifests,  # noqa: E402
-                  spec_augment)
+                  manifests_signature, spec_augment)
 from losses import ctc_loss, rnnt_loss  # noqa: E402
 from features import batch_fbank  # noqa: E402
 from model import (ModelConfig, Transducer, count_parameters, fbank, mean_latency,  # noqa: E402
@@ -141,6 +141,16 @@ def tau_at(progress: float, start: float, end: float) -> float:
 def latency_weight_at(progress: float, lam: float, start: float = 0.05, ramp: float = 0.15):
     """0 until `start`, then linear to lam over `ramp` of the run (learn to recognize first)."""
     return lam * min(1.0, max(0.0, (progress - start) / ramp))
+
+
+def augment_prob_at(progress: float, prob: float, ramp: str) -> float:
+    """Share of utterances augmented: 0 until ramp's start, linear to `prob` at its end.
+    The model first learns clean synthetic speech (the augmenter's warps and noise on an
+    untrained model kept it in the blank-only phase in the first GPU run), then hardens."""
+    if not ramp:
+        return prob
+    a, b = (float(x) for x in ramp.split(","))
+    return prob * min(1.0, max(0.0, (progress - a) / max(1e-9, b - a)))
 
 
 # ---------------------------------------------------------------- loss
@@ -286,6 +296,7 @@ class Run:
             self.opt.step()
         st["step"] += 1
         if st["step"] % args.log_every == 0:
+            tok = max(1, int(batch["token_lens"].sum()))
             rec = {"variant": self.variant, "step": st["step"],
                    "min": round((st["trained_seconds"] + extra_seconds) / 60, 2),
                    "progress": round(progress, 4), "lr": lr, "tau": round(tau, 3), "lam": lam,
@@ -295,9 +306,24 @@ class Run:
                     rec[k] = round(float(out[k].detach()), 4)
             if "choice_hist" in out:
                 rec["choices"] = [round(float(x), 3) for x in out["choice_hist"]]
+            # per token: comparable across batches of short and long utterances
+            rec["rnnt_tok"] = round(float(out["rnnt"]) * batch["feats"].shape[0] / tok, 3)
+            rec["ctc_tok"] = round(float(out["ctc"]) * batch["feats"].shape[0] / tok, 3)
             print(json.dumps(rec), flush=True)
             self.log.write(json.dumps(rec) + "\n")
             self.log.flush()
+
+    @torch.no_grad()
+    def sample(self, batch, sp) -> str:
+        """Greedy transcript of the batch's first utterance next to its reference: the cheap
+        check that the model has left the blank-only phase."""
+        self.model.eval()
+        n = int(batch["feat_lens"][0])
+        e, elen, _ = self.model.encode(batch["feats"][:1, :n].float(), batch["feat_lens"][:1])
+        hyp = sp.decode(self.model.greedy(e[0].float(), int(elen[0])))
+        self.model.train()
+        ref = sp.decode([int(x) for x in batch["tokens"][0, :int(batch["token_lens"][0])]])
+        return f"[{self.variant}] step {self.state['step']} sample ref: {ref} | hyp: {hyp}"
 
     def save(self, args):
         save_checkpoint(self.ck_path, self.model, self.opt, self.state, args, self.cfg)
@@ -332,34 +358,52 @@ def train(args):
     gpu_fbank = args.fbank_on == "device"
     ds = SpeechDataset(entries, args.bpe, load_augment(args.augment), dither=args.dither,
                        waveform=gpu_fbank, augment_prob=args.augment_prob, seed=args.seed)
-    sampler = BucketBatchSampler(entries, args.max_frames, seed=args.seed,
-                                 epoch=runs[0].state["epoch"])
     use_amp = dev.type == "cuda" and args.bf16
     fill = runs[0].model.frontend.cmvn_mean.detach()
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=args.bpe)
 
-    def loader():
+    def loader(progress: float):
         ds.epoch = runs[0].state["epoch"]
+        ds.augment_prob = augment_prob_at(progress, args.augment_prob, args.augment_ramp)
+        sampler = BucketBatchSampler(ds.entries, args.max_frames, seed=args.seed,
+                                     epoch=runs[0].state["epoch"])
         kw = dict(batch_sampler=sampler, collate_fn=collate, num_workers=args.workers)
         if args.workers > 0:
             kw.update(prefetch_factor=4, pin_memory=dev.type == "cuda",
                       worker_init_fn=_worker_ignores_signals)
         return torch.utils.data.DataLoader(ds, **kw)
 
+    def reload_needed(progress: float) -> bool:
+        """New or rewritten manifests, or the augmentation ramp moved on: restart the loader."""
+        want = augment_prob_at(progress, args.augment_prob, args.augment_ramp)
+        return manifests_signature(args.manifest) != sig or abs(want - ds.augment_prob) >= 0.05
+
     start = time.time()
     deadline = start + args.max_minutes * 60.0 if args.max_minutes > 0 else float("inf")
-    last_save = start
+    last_save = last_check = start
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
     import faulthandler
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: stacks to stderr
     t_slice = time.time()
     seen = 0.0
+    wait_s = compute_s = 0.0
     done = False
     failure = None
     while not done:
-        it = iter(loader())
+        sig = manifests_signature(args.manifest)
+        if runs[0].state["step"] > 0 or len(ds.entries) != len(entries):
+            ds.entries = load_manifests(args.manifest, split=args.split,
+                                        max_duration=args.max_duration)
+        p0 = runs[0].progress(time.time() - t_slice, args)
+        print(f"data: epoch {runs[0].state['epoch']}: {len(ds.entries)} utterances, "
+              f"augment_prob {augment_prob_at(p0, args.augment_prob, args.augment_ramp):.2f}",
+              flush=True)
+        it = iter(loader(p0))
         try:
             while True:
+                t_wait = time.time()
                 try:
                     batch = next(it)
                 except StopIteration:
@@ -368,6 +412,7 @@ def train(args):
                     failure = repr(ex)  # not the exception: its traceback would pin `it`
                     done = True
                     break
+                wait_s += time.time() - t_wait
                 if batch is None:
                     continue
                 now = time.time()
@@ -379,12 +424,22 @@ def train(args):
                 seen += float(batch["feat_lens"].sum()) / 100.0
                 for r in active:
                     r.step(batch, args, now - t_slice, use_amp, dev)
+                    if args.sample_every and r.state["step"] % args.sample_every == 0:
+                        print(r.sample(batch, sp), flush=True)
+                compute_s += time.time() - now
+                if active[0].state["step"] % args.log_every == 0:
+                    print(f"timing: data wait {wait_s:.0f} s, compute {compute_s:.0f} s, "
+                          f"{seen / max(1e-9, time.time() - start):.0f} audio-s/s", flush=True)
                 if time.time() - last_save > args.save_minutes * 60:
                     el = time.time() - t_slice
                     for r in runs:
                         r.state["trained_seconds"] += el
                         r.save(args)
                     t_slice = last_save = time.time()
+                if args.reload_seconds > 0 and time.time() - last_check > args.reload_seconds:
+                    last_check = time.time()
+                    if reload_needed(runs[0].progress(last_check - t_slice, args)):
+                        break  # next epoch with the new manifests / augmentation share
         finally:
             # Shut the workers down now: they ignore SIGTERM, so one left running would
             # block the interpreter's exit (multiprocessing joins its children).
@@ -393,7 +448,6 @@ def train(args):
         if not done:
             for r in runs:
                 r.state["epoch"] += 1
-            sampler.set_epoch(runs[0].state["epoch"])
     el = time.time() - t_slice
     wall = time.time() - start
     for r in runs:
@@ -469,6 +523,13 @@ def main(argv=None):
                    help="MODULE:ATTR waveform augmentation ('' for none)")
     t.add_argument("--augment-prob", type=float, default=0.9,
                    help="share of utterances augmented (the rest stay clean)")
+    t.add_argument("--augment-ramp", default="",
+                   help="START,END progress: augmentation share rises linearly from 0 at START "
+                        "to --augment-prob at END ('' = full share from the first step)")
+    t.add_argument("--reload-seconds", type=float, default=60.0,
+                   help="how often to look for new manifests (globs) and ramp changes; 0 = never")
+    t.add_argument("--sample-every", type=int, default=0,
+                   help="print a greedy transcript of one training utterance every N steps")
     t.add_argument("--budget-minutes", type=float, default=0.0,
                    help="total training time of the run (schedule length), across resumes")
     t.add_argument("--total-steps", type=int, default=0, help="schedule length in steps")

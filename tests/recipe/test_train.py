@@ -180,3 +180,71 @@ def test_sigterm_to_all_processes_saves_checkpoints(tmp_path):
     assert p.returncode == 0, out
     assert "saved" in out
     assert torch_load(str(exp / "ancat" / "last.pt"))["state"]["step"] >= 2
+
+
+def test_augment_ramp():
+    assert T.augment_prob_at(0.5, 0.6, "") == 0.6
+    assert T.augment_prob_at(0.1, 0.6, "0.2,0.6") == 0.0
+    assert math.isclose(T.augment_prob_at(0.4, 0.6, "0.2,0.6"), 0.3)
+    assert T.augment_prob_at(0.9, 0.6, "0.2,0.6") == 0.6
+
+
+def test_manifest_globs_and_signature(tmp_path):
+    import data as D
+    rows = [{"audio": "a.wav", "duration": 1.0, "text": "hi"}]
+    (tmp_path / "tts_train.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    pattern = str(tmp_path / "tts_train*.jsonl")
+    sig = D.manifests_signature([pattern + ":2"])
+    assert len(D.load_manifests([pattern + ":2"])) == 1
+    # a later rendering pass adds a manifest; its half-written .tmp is not matched
+    (tmp_path / "tts_train_b.jsonl.tmp").write_text("{broken")
+    assert D.manifests_signature([pattern + ":2"]) == sig
+    (tmp_path / "tts_train_b.jsonl").write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[0]))
+    assert D.manifests_signature([pattern + ":2"]) != sig
+    entries = D.load_manifests([pattern + ":2"])
+    assert len(entries) == 3 and all(e["weight"] == 2.0 for e in entries)
+
+
+def test_training_picks_up_new_manifests_and_prints_samples(tmp_path, capfd):
+    """A manifest that appears while training runs joins at the next reload check."""
+    rng = np.random.default_rng(1)
+    texts = ["call anna", "play music", "set a timer", "turn on the lights"]
+    (tmp_path / "text.txt").write_text("".join(t + "\n" for t in texts * 50))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+
+    def write(name, n_rows):
+        with open(corpus / name, "w") as f:
+            for i in range(n_rows):
+                n = 16000 + 800 * i
+                _write_wav(str(corpus / f"{name}{i}.wav"), rng.normal(0, 0.1, n))
+                f.write(json.dumps({"audio": f"{name}{i}.wav", "duration": n / 16000,
+                                    "text": texts[i % 4]}) + "\n")
+    write("tts_train.jsonl", 4)
+    bpe = str(tmp_path / "bpe")
+    T.main(["bpe", "--text", str(tmp_path / "text.txt"), "--out", bpe, "--vocab", "30"])
+    T.main(["cmvn", "--manifest", str(corpus / "tts_train.jsonl"), "--out",
+            str(tmp_path / "cmvn.json"), "--num", "4", "--workers", "1"])
+    written = {"b": False}
+    orig_step = T.Run.step
+
+    def step(self, *a, **k):  # the second rendering pass lands after the first step
+        orig_step(self, *a, **k)
+        if not written["b"]:
+            write("tts_train_b.jsonl", 6)
+            written["b"] = True
+    T.Run.step = step
+    try:
+        T.main(["train", "--manifest", str(corpus / "tts_train*.jsonl"), "--bpe", bpe + ".model",
+                "--cmvn", str(tmp_path / "cmvn.json"), "--exp", str(tmp_path / "exp"),
+                "--variant", "causal", "--layers", "1", "--d-model", "32", "--heads", "2",
+                "--ffn", "64", "--channels", "4", "--joiner-dim", "24", "--vocab-size", "30",
+                "--total-steps", "12", "--workers", "0", "--max-frames", "300",
+                "--device", "cpu", "--augment", "", "--reload-seconds", "1e-9",
+                "--sample-every", "2", "--log-every", "1"])
+    finally:
+        T.Run.step = orig_step
+    out = capfd.readouterr().out
+    assert "data: epoch 0: 4 utterances" in out
+    assert "10 utterances" in out  # both manifests after the reload
+    assert "sample ref: " in out and " | hyp: " in out

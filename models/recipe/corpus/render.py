@@ -12,6 +12,7 @@ first chunk is dropped with a log line; failures are counted per voice in render
 from __future__ import annotations
 
 import argparse
+import glob
 import collections
 import json
 import multiprocessing as mp
@@ -270,22 +271,41 @@ def render_real(real_dir: str, out_dir: str, workers: int, read_repeat: int, sho
 
 
 # --------------------------------------------------------------------------- entry points
+def rendered_voices(out_dir: str) -> set[str]:
+    """Voices of earlier passes into out_dir (their render_stats*.json)."""
+    done = set()
+    for f in glob.glob(os.path.join(out_dir, "render_stats*.json")):
+        with open(f) as fh:
+            done.update(json.load(fh).get("voices", []))
+    return done
+
+
 def cmd_tts(a) -> None:
     env = V.Env.from_environ()
     sentences = T.read_train(a.text)
     voices = [v for v in V.all_voices(a.espeak_share)]
+    if a.new_voices_only:
+        # A later pass on the training box, after more voice bundles arrived: render only the
+        # voices no earlier pass had, so the corpus grows while training reads it.
+        done = rendered_voices(a.out)
+        voices = [v for v in voices if v.id not in done]
     voices = probe_voices(env, voices, "train", workers=a.workers)
     if not voices:
         raise SystemExit("render: no working voice")
     print(f"render: {len(voices)} voices: {' '.join(v.id for v in voices)}", flush=True)
     planned = plan(sentences, voices, a.n, a.seed)
     os.makedirs(a.out, exist_ok=True)
-    jobs = make_jobs(planned, os.path.join(a.out, "tts"), a.out, "train", env.root)
+    suffix = f"_{a.tag}" if a.tag else ""
+    jobs = make_jobs(planned, os.path.join(a.out, "tts"), a.out, "train", env.root,
+                     id_prefix=f"u{a.tag}")
     rows, stats = run_jobs(jobs, a.workers)
-    write_manifest(os.path.join(a.out, "tts_train.jsonl"), rows)
+    # Written under a temporary name and renamed: training may be globbing for manifests.
+    man = os.path.join(a.out, f"tts_train{suffix}.jsonl")
+    write_manifest(man + ".tmp", rows)
+    os.replace(man + ".tmp", man)
     stats["voices"] = [v.id for v in voices]
     stats["hours"] = round(sum(r["duration"] for r in rows) / 3600, 2)
-    with open(os.path.join(a.out, "render_stats.json"), "w") as f:
+    with open(os.path.join(a.out, f"render_stats{suffix}.json"), "w") as f:
         json.dump(stats, f, indent=1)
     print(f"render: {len(rows)} utterances, {stats['hours']} h, {stats['utt_per_s']} utt/s, "
           f"{stats['seconds_wall']} s", flush=True)
@@ -328,6 +348,10 @@ def main(argv=None) -> None:
     t.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--espeak-share", type=float, default=0.10)
+    t.add_argument("--tag", default="", help="pass name: writes tts_train_TAG.jsonl and "
+                   "render_stats_TAG.json beside earlier passes")
+    t.add_argument("--new-voices-only", action="store_true",
+                   help="skip voices an earlier pass into --out rendered")
     r = sub.add_parser("real")
     r.add_argument("--real", required=True)
     r.add_argument("--out", required=True)

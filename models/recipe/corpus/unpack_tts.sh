@@ -16,12 +16,17 @@ srcs=("$@")
 [ ${#srcs[@]} -gt 0 ] || srcs=("$here/../work/bundles")
 
 n=0
+mkdir -p "$R/.unpacked"
 while IFS= read -r -d '' f; do
+  # an archive unpacked by an earlier call (still in the tree there) is not unpacked again
+  stamp="$R/.unpacked/$(basename "$f")"
+  [ -e "$stamp" ] && continue
   case "$f" in
     *.tar.xz) tar -C "$R" -xJf "$f" ;;
     *.deb) dpkg -x "$f" "$R" ;;
     *) continue ;;
   esac
+  touch "$stamp"
   n=$((n + 1)); echo "unpack: $(basename "$f")" >&2
 done < <(find -L "${srcs[@]}" -type f \( -name '*.tar.xz' -o -name '*.deb' \) -print0 2>/dev/null | sort -z)
 echo "unpack: $n archives into $R" >&2
