@@ -31,11 +31,12 @@ tts_env() {  # unpack whatever bundles this call carried (additive) and export t
   export TTS_ROOT TTS_LD_LIBRARY_PATH TTS_PATH
 }
 
-render_pass() {  # render_pass TAG NUTT SEED WORKERS [--new-voices-only]: niced, beside training
+render_pass() {  # render_pass TAG NUTT SEED WORKERS [--new-voices-only]: niced, in the
+  # background beside training (its own session, so it outlives this call)
   local tag=$1 n=$2 seed=$3 workers=$4; shift 4
-  (cd $R && nice -n 10 "$PY" -m corpus.render tts --text "$W/text" --out "$W/corpus" --n "$n" \
-      --seed "$seed" --tag "$tag" --workers "$workers" "$@") > "$W/render_$tag.log" 2>&1
-  tail -3 "$W/render_$tag.log"
+  (cd $R && setsid nohup nice -n 10 "$PY" -m corpus.render tts --text "$W/text" --out "$W/corpus" \
+      --n "$n" --seed "$seed" --tag "$tag" --workers "$workers" "$@" \
+      > "$W/render_$tag.log" 2>&1 < /dev/null &)
 }
 
 launch_training() {  # one process per variant: each is launch-bound on its own CPU core
@@ -61,6 +62,7 @@ monitor() {  # monitor UNTIL_S: print progress lines until UNTIL_S seconds into 
   done
   grep '^timing' "$W/train_ancat.log" | tail -1
   grep '^data: epoch' "$W/train_ancat.log" | tail -1
+  for f in "$W"/render_*.log; do [ -e "$f" ] && echo "$(basename "$f"): $(tail -1 "$f")"; done
 }
 
 export_variant() {  # export_variant VARIANT DEST [golden args...]
@@ -97,7 +99,6 @@ start() {
   launch_training "$budget"
   tts_env
   render_pass b "$nmore" 2 8
-  log "second rendering pass done"
   monitor "$wait_s"
   snapshot "$out"
 }
