@@ -15,7 +15,7 @@
 # Every call leaves in OUT the logs so far and a bf16 export of the ANCAT variant's latest
 # checkpoint (a model survives even if the machine is lost between calls).
 # Inputs carried into models/recipe/work/: bundles/A (engines) plus any mbrola *.tar.xz under
-# bundles/*/, text/train.tsv.gz, bpe.model, real-speech/ (or real-speech.tar).
+# bundles/*/, text/train.tsv.gz, bpe.model, real-speech/ (or real-speech.tgz).
 set -uo pipefail
 R=models/recipe
 PY=${PYTHON:-python3}
@@ -92,7 +92,7 @@ start() {
   # held-out test sets, and minutes of GPU time saved.
   cp "$SRC/text/train.tsv.gz" "$W/text/" && cp "$SRC/bpe.model" "$W/bpe.model" || exit 1
   # real speech travels as one tar: thousands of small files count by disk blocks
-  [ -s "$SRC/real-speech.tar" ] && tar -C "$SRC" -xf "$SRC/real-speech.tar"
+  [ -s "$SRC/real-speech.tgz" ] && tar -C "$SRC" -xzf "$SRC/real-speech.tgz"
   bash $R/corpus/gpu_corpus.sh "$W" "$nutt" 2>&1 | tail -30
   [ -s "$W/corpus/train.jsonl" ] || { log "no training manifest"; exit 1; }
   (cd $R && "$PY" train.py cmvn --manifest "$W/corpus/train.jsonl" --out "$W/cmvn.json" \
