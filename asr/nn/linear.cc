@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "asr/nn/internal/simd.h"
 #include "dnnl.hpp"
 
 namespace ancat::asr::nn {
@@ -72,14 +73,86 @@ inline uint16_t ToBf16(float f) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
+// Round to nearest (even) for |v| < 2^22 without a libm call, so the loops vectorize.
+inline __attribute__((always_inline)) float RoundNearest(float v) {
+  return (v + 12582912.0f) - 12582912.0f;  // 1.5 * 2^23
+}
+
+// Symmetric s8 quantization of `rows` rows of n floats: q = round(x / scale), scale =
+// max|x| / 127 (0 for an all-zero row, whose q is all zero).
+ANCAT_MULTIVERSION
+void QuantizeRows(const float* x, int x_stride, int rows, int n, int8_t* q, float* scale) {
+  for (int r = 0; r < rows; ++r) {
+    const float* row = x + static_cast<size_t>(r) * x_stride;
+    float m[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+      for (int k = 0; k < 16; ++k) m[k] = std::max(m[k], std::fabs(row[i + k]));
+    }
+    float amax = 0;
+    for (; i < n; ++i) amax = std::max(amax, std::fabs(row[i]));
+    for (int k = 0; k < 16; ++k) amax = std::max(amax, m[k]);
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    scale[r] = amax / 127.0f;
+    int8_t* out = q + static_cast<size_t>(r) * n;
+    for (int j = 0; j < n; ++j) out[j] = static_cast<int8_t>(static_cast<int>(RoundNearest(row[j] * inv)));
+  }
+}
+
+// The s32 accumulators may share memory with the f32 outputs (written in place).
+typedef int32_t __attribute__((may_alias)) AliasedInt32;
+
+// y = epilogue(acc * scale_x[r] * scale_w[o] + b[o]), row by row.
+ANCAT_MULTIVERSION
+void Dequantize(const AliasedInt32* acc, int acc_stride, int rows, int out, const float* sx, const float* sw,
+                const float* b, Epilogue ep, float* y, int y_stride) {
+  for (int r = 0; r < rows; ++r) {
+    const AliasedInt32* a = acc + static_cast<size_t>(r) * acc_stride;
+    float* yr = y + static_cast<size_t>(r) * y_stride;
+    const float s = sx[r];
+    switch (ep) {
+      case Epilogue::kNone:
+        for (int o = 0; o < out; ++o) yr[o] = static_cast<float>(a[o]) * (s * sw[o]) + b[o];
+        break;
+      case Epilogue::kRelu:
+        for (int o = 0; o < out; ++o) yr[o] = std::max(static_cast<float>(a[o]) * (s * sw[o]) + b[o], 0.0f);
+        break;
+      case Epilogue::kSilu:
+        for (int o = 0; o < out; ++o) {
+          const float v = static_cast<float>(a[o]) * (s * sw[o]) + b[o];
+          yr[o] = v / (1.0f + internal::Exp(-v));
+        }
+        break;
+      case Epilogue::kTanh:
+        for (int o = 0; o < out; ++o) {
+          const float v = static_cast<float>(a[o]) * (s * sw[o]) + b[o];
+          const float e = internal::Exp(-2.0f * std::fabs(v));  // in (0, 1]: no overflow
+          yr[o] = std::copysign((1.0f - e) / (1.0f + e), v);
+        }
+        break;
+      case Epilogue::kAccumulate:
+        for (int o = 0; o < out; ++o) yr[o] += static_cast<float>(a[o]) * (s * sw[o]) + b[o];
+        break;
+    }
+  }
+}
+
 }  // namespace
 
-std::string ComputeTypeName(ComputeType t) { return t == ComputeType::kBF16 ? "bf16" : "f32"; }
+std::string ComputeTypeName(ComputeType t) {
+  switch (t) {
+    case ComputeType::kBF16: return "bf16";
+    case ComputeType::kInt8: return "int8";
+    case ComputeType::kF32: break;
+  }
+  return "f32";
+}
 
 absl::StatusOr<ComputeType> ParseComputeType(const std::string& name) {
   if (name == "f32") return ComputeType::kF32;
   if (name == "bf16") return ComputeType::kBF16;
-  return absl::InvalidArgumentError(absl::StrCat("compute type '", name, "' is not f32 or bf16"));
+  if (name == "int8") return ComputeType::kInt8;
+  return absl::InvalidArgumentError(absl::StrCat("compute type '", name, "' is not f32, bf16 or int8"));
 }
 
 struct Linear::Impl {
@@ -87,6 +160,9 @@ struct Linear::Impl {
   ComputeType type = ComputeType::kF32;
   std::vector<float> w, b;
   memory bias_mem;
+  // kInt8: the weights quantized per output channel, [out, in] row-major, and their scales.
+  std::vector<int8_t> wq;
+  std::vector<float> w_scale;
 
   struct Entry {
     dnnl::matmul prim;
@@ -107,14 +183,18 @@ std::shared_ptr<const Linear::Impl::Entry> Linear::Impl::Get(int rows, int xs, i
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
 
-  const Dt dt = type == ComputeType::kBF16 ? Dt::bf16 : Dt::f32;
+  const bool int8 = type == ComputeType::kInt8;
+  const Dt dt = type == ComputeType::kBF16 ? Dt::bf16 : int8 ? Dt::s8 : Dt::f32;
   auto e = std::make_shared<Entry>();
   e->src_md = memory::desc({rows, in}, dt, memory::dims{xs, 1});
-  e->dst_md = memory::desc({rows, out}, Dt::f32, memory::dims{ys, 1});
+  // int8: plain s32 accumulators; scales, bias and the epilogue are applied by Dequantize
+  // (oneDNN 2.6 has no per-row source scales, and runtime output scales or a per-row binary
+  // post-op leave its fast brgemm kernels for gemm:jit or a reference kernel).
+  e->dst_md = memory::desc({rows, out}, int8 ? Dt::s32 : Dt::f32, memory::dims{ys, 1});
   memory::desc w_md({in, out}, dt, Tag::any);
   memory::desc b_md({1, out}, Dt::f32, Tag::ab);
   dnnl::post_ops po;
-  switch (ep) {
+  switch (int8 ? Epilogue::kNone : ep) {
     case Epilogue::kRelu: po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f); break;
     case Epilogue::kSilu: po.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.f, 0.f); break;
     case Epilogue::kTanh: po.append_eltwise(1.f, dnnl::algorithm::eltwise_tanh, 0.f, 0.f); break;
@@ -126,15 +206,19 @@ std::shared_ptr<const Linear::Impl::Entry> Linear::Impl::Get(int rows, int xs, i
   // Our own per-thread scratchpad: the library's default one is shared by all primitives, which
   // makes concurrent execution from several threads unsafe in Debian's build.
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e->src_md, w_md, b_md, e->dst_md), attr, Engine());
+  dnnl::matmul::primitive_desc pd = int8 ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(e->src_md, w_md, e->dst_md), attr, Engine())
+                                         : dnnl::matmul::primitive_desc(dnnl::matmul::desc(e->src_md, w_md, b_md, e->dst_md), attr, Engine());
   e->prim = dnnl::matmul(pd);
   e->scratch_md = pd.scratchpad_desc();
   for (auto& [md, mem] : packed) {
     if (md == pd.weights_desc()) e->weights = mem;
   }
   if (!e->weights) {
-    // The plain weights are [out, in] row-major = a [in, out] matrix in "ba" order.
-    memory plain({{in, out}, Dt::f32, Tag::ba}, Engine(), w.data());
+    // The plain weights are [out, in] row-major = a [in, out] matrix in "ba" order. For s8
+    // weights the packed layout also holds oneDNN's compensation for s8 sources, which this
+    // reorder computes.
+    memory plain = int8 ? memory({{in, out}, Dt::s8, Tag::ba}, Engine(), const_cast<int8_t*>(wq.data()))
+                        : memory({{in, out}, Dt::f32, Tag::ba}, Engine(), w.data());
     memory packed_mem(pd.weights_desc(), Engine());
     dnnl::reorder(plain, packed_mem).execute(ThreadStream(), plain, packed_mem);
     ThreadStream().wait();
@@ -154,6 +238,11 @@ Linear::Linear(const float* weight, const float* bias, int out_dim, int in_dim, 
   impl_->b.assign(out_dim, 0.0f);
   if (bias != nullptr) std::copy(bias, bias + out_dim, impl_->b.begin());
   impl_->bias_mem = memory({{1, out_dim}, Dt::f32, Tag::ab}, Engine(), impl_->b.data());
+  if (type == ComputeType::kInt8) {
+    impl_->wq.resize(impl_->w.size());
+    impl_->w_scale.resize(out_dim);
+    QuantizeRows(impl_->w.data(), in_dim, out_dim, in_dim, impl_->wq.data(), impl_->w_scale.data());
+  }
 }
 
 Linear Linear::Stack(const std::vector<const Linear*>& parts, ComputeType type) {
@@ -185,6 +274,7 @@ void Linear::Forward(const float* x, int rows, float* y, Epilogue ep) const {
 
 void Linear::Forward(const float* x, int x_stride, int rows, float* y, int y_stride, Epilogue ep) const {
   const Impl& im = *impl_;
+  if (im.type == ComputeType::kInt8) return ForwardInt8(x, x_stride, rows, y, y_stride, ep);
   const bool bf16 = im.type == ComputeType::kBF16;
   // Small products run on the calling thread alone: an OpenMP team for a few microseconds of
   // work costs more than it saves, and its spinning barriers stall on a busy machine.
@@ -222,6 +312,45 @@ void Linear::Forward(const float* x, int x_stride, int rows, float* y, int y_str
   if (alone) omp_set_num_threads(team);
 }
 
+void Linear::ForwardInt8(const float* x, int x_stride, int rows, float* y, int y_stride, Epilogue ep) const {
+  const Impl& im = *impl_;
+  const int team = omp_get_max_threads();
+  const bool alone = team > 1 && 2.0 * rows * im.in * im.out < kMinFlopsForThreads;
+  if (alone) omp_set_num_threads(1);
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> sx;
+  thread_local std::vector<int32_t> acc;
+  for (int r0 = 0, n = 0; r0 < rows; r0 += n) {
+    n = LargestBucketAtMost(rows - r0);
+    const float* xr = x + static_cast<size_t>(r0) * x_stride;
+    float* yr = y + static_cast<size_t>(r0) * y_stride;
+    xq.resize(static_cast<size_t>(n) * im.in);
+    sx.resize(n);
+    QuantizeRows(xr, x_stride, n, im.in, xq.data(), sx.data());
+    // Accumulators go straight into y's rows (then turned into floats in place), except when
+    // y's contents are still needed (kAccumulate).
+    void* dst = yr;
+    int ds = y_stride;
+    if (ep == Epilogue::kAccumulate) {
+      acc.resize(static_cast<size_t>(n) * im.out);
+      dst = acc.data();
+      ds = im.out;
+    }
+    auto e = impl_->Get(n, im.in, ds, Epilogue::kNone);
+    memory src_mem(e->src_md, Engine(), xq.data());
+    memory dst_mem(e->dst_md, Engine(), dst);
+    memory scratch_mem(e->scratch_md, Engine(), ThreadScratch(e->scratch_md.get_size()));
+    e->prim.execute(ThreadStream(), {{DNNL_ARG_SRC, src_mem},
+                                     {DNNL_ARG_WEIGHTS, e->weights},
+                                     {DNNL_ARG_DST, dst_mem},
+                                     {DNNL_ARG_SCRATCHPAD, scratch_mem}});
+    ThreadStream().wait();
+    Dequantize(static_cast<const AliasedInt32*>(dst), ds, n, im.out, sx.data(), im.w_scale.data(), im.b.data(), ep,
+               yr, y_stride);
+  }
+  if (alone) omp_set_num_threads(team);
+}
+
 bool Bf16MatmulSupported() {
   static const bool supported = [] {
     try {
@@ -229,6 +358,20 @@ bool Bf16MatmulSupported() {
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), Engine());
       const std::string impl = pd.impl_info_str();
       return impl.find("ref") == std::string::npos;  // a reference kernel is no real support
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return supported;
+}
+
+bool Int8MatmulSupported() {
+  static const bool supported = [] {
+    try {
+      memory::desc a({16, 64}, Dt::s8, Tag::ab), b({64, 64}, Dt::s8, Tag::any), c({16, 64}, Dt::s32, Tag::ab);
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), Engine());
+      const std::string impl = pd.impl_info_str();
+      return impl.find("vnni") != std::string::npos || impl.find("amx") != std::string::npos;
     } catch (const dnnl::error&) {
       return false;
     }

@@ -12,12 +12,18 @@
 
 namespace ancat::asr::nn {
 
-// Arithmetic of the matmuls. kBF16 rounds activations and weights to bfloat16 and accumulates
-// in f32 (oneDNN's avx512_bf16 kernels); outputs stay f32. Use kBF16 only where
-// Bf16MatmulSupported() (below) says so.
-enum class ComputeType { kF32, kBF16 };
+// Arithmetic of the matmuls; inputs, outputs, bias and epilogues are f32 in every case.
+// kBF16 rounds activations and weights to bfloat16 and accumulates in f32 (oneDNN's avx512_bf16
+// kernels). Use it only where Bf16MatmulSupported() says so.
+// kInt8 quantizes the weights once, symmetric per output channel (s8, scale max|w_o| / 127), and
+// each input row on every call, symmetric per row (s8, scale max|x_r| / 127); oneDNN's VNNI
+// kernels accumulate exactly in s32, and y = acc * scale_x[r] * scale_w[o] + b[o] is formed in
+// f32 before the epilogue. Per-row scales make a row's result independent of the other rows
+// in the call, so batching and chunking do not change outputs (a per-tensor scale would).
+// Use it only where Int8MatmulSupported() says so.
+enum class ComputeType { kF32, kBF16, kInt8 };
 std::string ComputeTypeName(ComputeType t);
-absl::StatusOr<ComputeType> ParseComputeType(const std::string& name);  // "f32" | "bf16"
+absl::StatusOr<ComputeType> ParseComputeType(const std::string& name);  // "f32" | "bf16" | "int8"
 
 // What happens to x W^T + b before it lands in y.
 enum class Epilogue {
@@ -54,6 +60,8 @@ class Linear {
   size_t NumCachedPrimitives() const;
 
  private:
+  void ForwardInt8(const float* x, int x_stride, int rows, float* y, int y_stride, Epilogue ep) const;
+
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
@@ -62,10 +70,15 @@ class Linear {
 // elsewhere oneDNN has no fast bf16 path, and ComputeType::kBF16 is refused by the encoder.
 bool Bf16MatmulSupported();
 
+// True when this CPU has oneDNN's VNNI (avx512_core_vnni / AMX) int8 matmul kernels. Without
+// VNNI, u8 x s8 products go through 16-bit intermediate sums that can saturate, so kInt8 is
+// refused by the encoder there rather than run inexactly or slowly.
+bool Int8MatmulSupported();
+
 // Threads used by oneDNN (OpenMP) and by the library's own loops on the calling thread.
 void SetNumThreads(int n);
 
-// Rate of a large f32/bf16 matmul ([m, k] x [k, n]) on this machine, GFLOP/s, measured now with
+// Rate of a large f32/bf16/int8 matmul ([m, k] x [k, n]) on this machine, GFLOP/s, measured now with
 // the same library: the peer figure for "encoder at X% of the matmul rate".
 double MeasureMatmulGflops(int m, int k, int n, ComputeType type, double seconds);
 

@@ -1,6 +1,6 @@
 // Google Benchmark kernels behind ancat-bench's figures, on one thread:
 //   BM_Matmul      oneDNN matmul f32 / bf16 / int8 at the peak-rate size and at encoder shapes
-//   BM_Linear      the engine's nn::Linear (the encoder's matmuls) at encoder shapes
+//   BM_Linear      the engine's nn::Linear (the encoder's matmuls) at encoder shapes, f32/bf16/int8
 //   BM_Attend      the attention core over a streaming KV window
 // FLOPS counters are 2 per multiply-add. Run: build-x/tests/bench/bench_kernels
 #include <cstdint>
@@ -57,11 +57,18 @@ BENCHMARK(BM_Matmul)
     ->ArgsProduct({{1, 16, 128, 256}, {256}, {768, 1024}, {0, 1, 2}})
     ->ArgsProduct({{1, 16, 128, 256}, {1024}, {256}, {0, 1, 2}});
 
-// The engine's Linear (y = x W^T + b, fused epilogue none). Args: rows, in, out, bf16.
+// The engine's Linear (y = x W^T + b, fused epilogue none). Args: rows, in, out, type
+// (0 f32, 1 bf16, 2 int8: includes quantizing the input rows and dequantizing the output).
 void BM_Linear(benchmark::State& state) {
+  using ancat::asr::nn::ComputeType;
   const int rows = static_cast<int>(state.range(0)), in = static_cast<int>(state.range(1)),
             out = static_cast<int>(state.range(2));
-  auto type = state.range(3) ? ancat::asr::nn::ComputeType::kBF16 : ancat::asr::nn::ComputeType::kF32;
+  const ComputeType type = state.range(3) == 2 ? ComputeType::kInt8 : state.range(3) == 1 ? ComputeType::kBF16 : ComputeType::kF32;
+  if ((type == ComputeType::kInt8 && !ancat::asr::nn::Int8MatmulSupported()) ||
+      (type == ComputeType::kBF16 && !ancat::asr::nn::Bf16MatmulSupported())) {
+    state.SkipWithError("no kernels for this type on this CPU");
+    return;
+  }
   std::vector<float> w = Random(static_cast<size_t>(out) * in, 1), b = Random(out, 2);
   std::vector<float> x = Random(static_cast<size_t>(rows) * in, 3), y(static_cast<size_t>(rows) * out);
   ancat::asr::nn::Linear lin(w.data(), b.data(), out, in, type);
@@ -70,11 +77,12 @@ void BM_Linear(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
   }
   state.counters["FLOPS"] = benchmark::Counter(2.0 * rows * in * out, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(ancat::asr::nn::ComputeTypeName(type));
 }
 BENCHMARK(BM_Linear)
-    ->ArgNames({"rows", "in", "out", "bf16"})
-    ->ArgsProduct({{1, 16, 128, 256}, {256}, {768, 1024}, {0, 1}})
-    ->ArgsProduct({{1, 16, 128, 256}, {1024}, {256}, {0, 1}});
+    ->ArgNames({"rows", "in", "out", "type"})
+    ->ArgsProduct({{1, 16, 128, 256}, {256}, {768, 1024}, {0, 1, 2}})
+    ->ArgsProduct({{1, 16, 128, 256}, {1024}, {256}, {0, 1, 2}});
 
 // Streaming attention: `queries` consecutive frames, each seeing left context 32 and lookahead
 // up to 4 over a ring of 64 rows; 4 heads x 64. Args: queries.

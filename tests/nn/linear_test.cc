@@ -135,13 +135,153 @@ TEST(LinearTest, Bf16IsCloseToF32) {
   EXPECT_GT(max_err, 0.0);             // it really ran in bf16
 }
 
+// Worst-case error of symmetric int8 rounding for y[r, o] = sum_i x[r, i] w[o, i]: with
+// x = xq * sx + dx, |dx| <= sx / 2 and w = wq * sw + dw, |dw| <= sw / 2,
+//   |y - xq wq sx sw| <= sx / 2 * sum|w| + sw / 2 * sum|x| + in * sx * sw / 4.
+// The s32 accumulation is exact, so only f32 rounding of the dequantization comes on top.
+struct Int8Bound {
+  std::vector<double> worst;     // [rows, out]
+  double predicted_rms = 0;      // rounding errors as independent uniforms: the typical error
+};
+Int8Bound Int8ErrorBound(const std::vector<float>& x, int xs, int rows, const std::vector<float>& w, int out,
+                         int in) {
+  std::vector<double> sx(rows), sw(out), sum_x(rows, 0), sum_w(out, 0), sq_x(rows, 0), sq_w(out, 0);
+  for (int r = 0; r < rows; ++r) {
+    double m = 0;
+    for (int i = 0; i < in; ++i) {
+      const double v = std::fabs(x[r * xs + i]);
+      m = std::max(m, v);
+      sum_x[r] += v;
+      sq_x[r] += v * v;
+    }
+    sx[r] = m / 127;
+  }
+  for (int o = 0; o < out; ++o) {
+    double m = 0;
+    for (int i = 0; i < in; ++i) {
+      const double v = std::fabs(w[o * in + i]);
+      m = std::max(m, v);
+      sum_w[o] += v;
+      sq_w[o] += v * v;
+    }
+    sw[o] = m / 127;
+  }
+  Int8Bound b;
+  b.worst.resize(static_cast<size_t>(rows) * out);
+  double var = 0;
+  for (int r = 0; r < rows; ++r)
+    for (int o = 0; o < out; ++o) {
+      b.worst[r * out + o] = sx[r] / 2 * sum_w[o] + sw[o] / 2 * sum_x[r] + in * sx[r] * sw[o] / 4;
+      var += (sx[r] * sx[r] * sq_w[o] + sw[o] * sw[o] * sq_x[r]) / 12;
+    }
+  b.predicted_rms = std::sqrt(var / (static_cast<double>(rows) * out));
+  return b;
+}
+
+TEST(LinearTest, Int8WithinRoundingBoundsForShapesAndEpilogues) {
+  if (!Int8MatmulSupported()) GTEST_SKIP() << "no VNNI int8 matmul kernels on this CPU";
+  std::mt19937 rng(8);
+  for (auto [out, in] : {std::pair{5, 3}, {64, 64}, {100, 37}, {256, 192}, {259, 1024}}) {
+    auto w = Random(static_cast<size_t>(out) * in, rng, 0.3f);
+    auto b = Random(out, rng);
+    Linear lin(w.data(), b.data(), out, in, ComputeType::kInt8);
+    EXPECT_EQ(lin.compute_type(), ComputeType::kInt8);
+    for (int rows : {1, 2, 7, 33, 600}) {  // 600: split into several calls
+      const int xs = in + 3;
+      auto x = Random(static_cast<size_t>(rows) * xs, rng);
+      x[0] = 0;  // a row's max may sit anywhere; make one row all zero below
+      if (rows > 1) std::fill_n(x.begin() + xs, in, 0.0f);
+      auto ref = Naive(x, xs, rows, w, b, out, in);
+      const Int8Bound bound = Int8ErrorBound(x, xs, rows, w, out, in);
+      auto tol = [&](size_t i) { return bound.worst[i] + 1e-5 * (1 + std::fabs(ref[i])); };
+      std::vector<float> y(static_cast<size_t>(rows) * (out + 2), 7.0f);
+      lin.Forward(x.data(), xs, rows, y.data(), out + 2);
+      double sq_err = 0;
+      for (int r = 0; r < rows; ++r) {
+        for (int o = 0; o < out; ++o) {
+          const double err = y[r * (out + 2) + o] - ref[r * out + o];
+          ASSERT_LE(std::fabs(err), tol(r * out + o)) << out << "x" << in << " rows " << rows;
+          sq_err += err * err;
+        }
+        EXPECT_EQ(y[r * (out + 2) + out], 7.0f);  // padding untouched
+      }
+      if (rows > 1) {
+        for (int o = 0; o < out; ++o) ASSERT_EQ(y[(out + 2) + o], b[o]) << "an all-zero row gives the bias";
+      }
+      // Typical error: the rounding noise model, not the worst case. At least a few hundred
+      // errors are averaged, so 1.5x the predicted RMS is a wide margin, and a real error above
+      // the rounding (a wrong scale, a lost row) would be far outside it.
+      const double rms = std::sqrt(sq_err / (static_cast<double>(rows) * out));
+      if (rows * out >= 200) {
+        EXPECT_LT(rms, 1.5 * bound.predicted_rms) << out << "x" << in << " rows " << rows;
+        EXPECT_GT(rms, 0.0) << "it really ran in int8";
+      }
+      // Epilogues: relu and tanh are 1-Lipschitz, silu 1.1-Lipschitz.
+      std::vector<float> relu(static_cast<size_t>(rows) * out), silu(relu.size()), th(relu.size());
+      std::vector<float> acc(relu.size(), 0.5f);
+      std::vector<float> xc(static_cast<size_t>(rows) * in);
+      for (int r = 0; r < rows; ++r) std::copy_n(x.data() + r * xs, in, xc.data() + r * in);
+      lin.Forward(xc.data(), rows, relu.data(), Epilogue::kRelu);
+      lin.Forward(xc.data(), rows, silu.data(), Epilogue::kSilu);
+      lin.Forward(xc.data(), rows, th.data(), Epilogue::kTanh);
+      lin.Forward(xc.data(), rows, acc.data(), Epilogue::kAccumulate);
+      for (size_t i = 0; i < ref.size(); ++i) {
+        const double v = ref[i];
+        ASSERT_NEAR(relu[i], v > 0 ? v : 0, tol(i));
+        ASSERT_NEAR(silu[i], v / (1 + std::exp(-v)), 1.1 * tol(i));
+        ASSERT_NEAR(th[i], std::tanh(v), tol(i));
+        ASSERT_NEAR(acc[i], 0.5 + v, tol(i));
+      }
+    }
+  }
+}
+
+TEST(LinearTest, Int8RowsDoNotDependOnTheirBatch) {
+  // Per-row activation scales and exact integer accumulation: a row gives the same bits
+  // alone, in any batch, in any row bucket (what makes int8 streaming equal one-shot).
+  if (!Int8MatmulSupported()) GTEST_SKIP() << "no VNNI int8 matmul kernels on this CPU";
+  std::mt19937 rng(9);
+  const int out = 96, in = 80, rows = 300;
+  auto w = Random(static_cast<size_t>(out) * in, rng), b = Random(out, rng);
+  Linear lin(w.data(), b.data(), out, in, ComputeType::kInt8);
+  auto x = Random(static_cast<size_t>(rows) * in, rng);
+  for (Epilogue ep : {Epilogue::kNone, Epilogue::kSilu, Epilogue::kAccumulate}) {
+    std::vector<float> all(static_cast<size_t>(rows) * out, 0.25f), parts(all);
+    lin.Forward(x.data(), rows, all.data(), ep);
+    for (int r0 = 0, n = 1; r0 < rows; r0 += n, n = n % 37 + 3) {
+      n = std::min(n, rows - r0);
+      lin.Forward(x.data() + r0 * in, n, parts.data() + r0 * out, ep);
+    }
+    EXPECT_EQ(all, parts) << static_cast<int>(ep);
+  }
+}
+
+TEST(LinearTest, Int8StackEqualsSeparateLayers) {
+  if (!Int8MatmulSupported()) GTEST_SKIP() << "no VNNI int8 matmul kernels on this CPU";
+  std::mt19937 rng(10);
+  auto w1 = Random(24 * 40, rng), b1 = Random(24, rng), w2 = Random(3 * 40, rng), b2 = Random(3, rng);
+  Linear a(w1.data(), b1.data(), 24, 40, ComputeType::kInt8), b(w2.data(), b2.data(), 3, 40, ComputeType::kInt8);
+  Linear both = Linear::Stack({&a, &b}, ComputeType::kInt8);
+  auto x = Random(5 * 40, rng);
+  std::vector<float> ya(5 * 24), yb(5 * 3), y(5 * 27);
+  a.Forward(x.data(), 5, ya.data());
+  b.Forward(x.data(), 5, yb.data());
+  both.Forward(x.data(), 5, y.data());
+  for (int r = 0; r < 5; ++r) {  // per-output-channel weight scales: stacking changes nothing
+    for (int o = 0; o < 24; ++o) EXPECT_EQ(y[r * 27 + o], ya[r * 24 + o]);
+    for (int o = 0; o < 3; ++o) EXPECT_EQ(y[r * 27 + 24 + o], yb[r * 3 + o]);
+  }
+}
+
 TEST(LinearTest, ConcurrentCallsFromManyThreadsAgree) {
   // Distinct shapes and the same primitive at once, from several threads (the encoder's
   // per-thread stream groups and the decoder's joiner do this).
   std::mt19937 rng(6);
   const int out = 96, in = 64;
   auto w = Random(static_cast<size_t>(out) * in, rng), b = Random(out, rng);
-  Linear lin(w.data(), b.data(), out, in);
+  for (ComputeType type : {ComputeType::kF32, ComputeType::kInt8}) {
+  if (type == ComputeType::kInt8 && !Int8MatmulSupported()) continue;
+  Linear lin(w.data(), b.data(), out, in, type);
   std::vector<std::vector<float>> xs, want;
   for (int t = 0; t < 4; ++t) {
     const int rows = 1 + 13 * t;
@@ -162,14 +302,18 @@ TEST(LinearTest, ConcurrentCallsFromManyThreadsAgree) {
     });
   }
   for (auto& th : threads) th.join();
-  for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << t;
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << t << " " << ComputeTypeName(type);
+  }
 }
 
 TEST(LinearTest, ParseComputeType) {
   EXPECT_EQ(*ParseComputeType("bf16"), ComputeType::kBF16);
   EXPECT_EQ(*ParseComputeType("f32"), ComputeType::kF32);
+  EXPECT_EQ(*ParseComputeType("int8"), ComputeType::kInt8);
   EXPECT_FALSE(ParseComputeType("int3").ok());
   EXPECT_EQ(ComputeTypeName(ComputeType::kBF16), "bf16");
+  EXPECT_EQ(ComputeTypeName(ComputeType::kInt8), "int8");
+  EXPECT_EQ(ComputeTypeName(ComputeType::kF32), "f32");
 }
 
 }  // namespace
