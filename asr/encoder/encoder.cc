@@ -23,6 +23,10 @@ constexpr int64_t kNoEnd = std::numeric_limits<int64_t>::max() / 4;
 struct LayerWeights {
   std::vector<float> norm1_w, norm1_b, norm2_w, norm2_b;
   nn::Linear qkva;  // qkv (3d) and the arbiter (K) in one matmul
+  // int8 only: the arbiter on its own, in f32 (then qkva holds qkv alone). Its argmax is a
+  // discrete choice that sets latency and which frames a query sees; it costs K / (12 d) of a
+  // layer's matmul work, so it keeps the full precision.
+  nn::Linear arbiter;
   nn::Linear out, w1, w2;
 };
 
@@ -288,6 +292,9 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(std::shared_ptr<const M
   if (config.compute == nn::ComputeType::kBF16 && !nn::Bf16MatmulSupported()) {
     return absl::FailedPreconditionError("EncoderConfig.compute: bf16 matmuls need a CPU with avx512_bf16 or AMX");
   }
+  if (config.compute == nn::ComputeType::kInt8 && !nn::Int8MatmulSupported()) {
+    return absl::FailedPreconditionError("EncoderConfig.compute: int8 matmuls need a CPU with avx512_vnni or AMX");
+  }
   auto m = std::make_unique<Impl>();
   const ModelConfig& c = model->config();
   m->model = model;
@@ -319,8 +326,13 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(std::shared_ptr<const M
     lw.norm2_b = vec(p + "norm2.bias");
     nn::Linear qkv(w(p + "attn.qkv.weight"), w(p + "attn.qkv.bias"), 3 * m->d, m->d, ct);
     // One matmul computes q, k, v and the arbiter logits (all read LN1(x)).
-    nn::Linear arb(w(p + "arbiter.weight"), w(p + "arbiter.bias"), m->K, m->d, ct);
-    lw.qkva = nn::Linear::Stack({&qkv, &arb}, ct);
+    if (ct == nn::ComputeType::kInt8) {
+      lw.qkva = std::move(qkv);
+      lw.arbiter = nn::Linear(w(p + "arbiter.weight"), w(p + "arbiter.bias"), m->K, m->d, nn::ComputeType::kF32);
+    } else {
+      nn::Linear arb(w(p + "arbiter.weight"), w(p + "arbiter.bias"), m->K, m->d, ct);
+      lw.qkva = nn::Linear::Stack({&qkv, &arb}, ct);
+    }
     lw.out = nn::Linear(w(p + "attn.out.weight"), w(p + "attn.out.bias"), m->d, m->d, ct);
     lw.w1 = nn::Linear(w(p + "ffn.w1.weight"), w(p + "ffn.w1.bias"), m->F, m->d, ct);
     lw.w2 = nn::Linear(w(p + "ffn.w2.weight"), w(p + "ffn.w2.bias"), m->d, m->F, ct);
@@ -422,7 +434,12 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
   ws.h.resize(static_cast<size_t>(total) * d);
   ws.qkva.resize(static_cast<size_t>(total) * width);
   nn::LayerNorm(ws.xin.data(), d, total, d, lw.norm1_w.data(), lw.norm1_b.data(), eps, ws.h.data(), d);
-  lw.qkva.Forward(ws.h.data(), total, ws.qkva.data());
+  if (lw.arbiter.empty()) {
+    lw.qkva.Forward(ws.h.data(), total, ws.qkva.data());
+  } else {
+    lw.qkva.Forward(ws.h.data(), d, total, ws.qkva.data(), width);
+    lw.arbiter.Forward(ws.h.data(), d, total, ws.qkva.data() + 3 * d, width);
+  }
   int row = 0;
   for (size_t i = 0; i < streams.size(); ++i) {
     EncoderStream::State& s = *streams[i];

@@ -39,7 +39,10 @@ struct EncoderConfig {
   // Threads inside Advance: with several streams each thread advances its share of them
   // (single-threaded matmuls, one fork/join per call); with one stream, threads inside matmuls.
   int num_threads = 1;
-  nn::ComputeType compute = nn::ComputeType::kF32; // kBF16: bf16 matmuls (avx512_bf16)
+  // Matmuls of the subsampling and the layers' Linears. kBF16: bf16 (avx512_bf16). kInt8: s8
+  // weights and per-row s8 activations (VNNI), except the arbiter, which stays f32. Attention
+  // (scores, softmax, weighted values), norms and the residual stream stay f32 in every mode.
+  nn::ComputeType compute = nn::ComputeType::kF32;
   // Rows of one batched round: each stream contributes up to max(max_frames_per_round,
   // round_rows / streams) new frames, so a lone stream with a backlog (a file) still fills
   // big matmuls and reads the weights once per round_rows frames.

@@ -4,7 +4,8 @@
 //
 //   build/tests/encoder/encoder_precision MODEL_DIR [STREAMS=128] [THREADS=1]
 //
-// For each option (f32, bf16 KV cache, bf16 matmuls + bf16 KV) it prints the max relative error
+// For each option (f32, bf16 KV cache, bf16 matmuls + bf16 KV, int8 matmuls with f32 and bf16
+// KV) it prints the max relative error
 // of the encoder output against golden encoder_out (per frame, relative to the frame's max |x|),
 // arbiter choices and latency frames that differ, and CPU microseconds per encoder frame with
 // STREAMS streams advanced in lockstep 40 ms steps, as a ratio to the f32 run.
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
       {"f32", {.num_threads = threads}},
       {"f32 + bf16 KV cache", {.num_threads = threads, .kv_cache = nn::KvType::kBF16}},
       {"bf16 matmuls + bf16 KV", {.num_threads = threads, .compute = nn::ComputeType::kBF16, .kv_cache = nn::KvType::kBF16}},
+      {"int8 matmuls", {.num_threads = threads, .compute = nn::ComputeType::kInt8}},
+      {"int8 matmuls + bf16 KV", {.num_threads = threads, .compute = nn::ComputeType::kInt8, .kv_cache = nn::KvType::kBF16}},
   };
   double base_us = 0;
   for (const Row& row : rows) {

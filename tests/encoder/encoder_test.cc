@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "asr/encoder/encoder.h"
 #include "asr/frontend/fbank.h"
 #include "asr/model/safetensors.h"
@@ -216,12 +217,15 @@ TEST(EncoderStreamingTest, SmallRoundsEqualLargeRounds) {
   ExpectClose(a->frames, g.out, big->d_model(), 1e-3, "vs golden");
 }
 
-class BatchedTest : public ::testing::TestWithParam<int> {};
+class BatchedTest : public ::testing::TestWithParam<std::tuple<int, nn::ComputeType>> {};
 
-// num_threads = 1: one batch for all streams; 2 and 3: streams split across threads.
+// num_threads = 1: one batch for all streams; 2 and 3: streams split across threads. In f32
+// and in int8 (per-row activation scales keep a stream's rows independent of its batch).
 TEST_P(BatchedTest, BatchedStreamsEqualOneByOne) {
+  const auto [threads, compute] = GetParam();
+  if (compute == nn::ComputeType::kInt8 && !nn::Int8MatmulSupported()) GTEST_SKIP() << "no VNNI int8 kernels";
   const Golden& g = GetGolden();
-  auto enc = MakeEncoder({.num_threads = GetParam()});
+  auto enc = MakeEncoder({.num_threads = threads, .compute = compute});
   const int bins = 80;
   // Streams of different lengths (prefixes of the golden features, and different betas/caps).
   struct Spec {
@@ -281,7 +285,13 @@ TEST_P(BatchedTest, BatchedStreamsEqualOneByOne) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Threads, BatchedTest, ::testing::Values(1, 2, 3));
+INSTANTIATE_TEST_SUITE_P(Threads, BatchedTest,
+                         ::testing::Combine(::testing::Values(1, 2, 3),
+                                            ::testing::Values(nn::ComputeType::kF32, nn::ComputeType::kInt8)),
+                         [](const auto& info) {
+                           return absl::StrCat(std::get<0>(info.param), "_",
+                                               nn::ComputeTypeName(std::get<1>(info.param)));
+                         });
 
 TEST(EncoderStreamingTest, LookaheadCapBoundsLatency) {
   const Golden& g = GetGolden();
@@ -337,6 +347,56 @@ TEST(EncoderStreamingTest, Bf16StaysCloseToF32) {
   auto flat = Flatten(out->choices);
   for (size_t i = 0; i < flat.size(); ++i) same += flat[i] == g.choices[i];
   EXPECT_GE(same, static_cast<int>(0.8 * flat.size()));
+}
+
+TEST(EncoderStreamingTest, Int8StaysCloseToF32) {
+  if (!nn::Int8MatmulSupported()) GTEST_SKIP() << "no VNNI int8 matmul kernels on this CPU";
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder({.compute = nn::ComputeType::kInt8});
+  auto out = enc->EncodeOffline(g.features.data(), g.num_feature_frames, {.record_choices = true});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->num_frames, g.num_frames);
+  // Bound: each int8 matmul on a frame's path (subsampling conv2 and out, then qkv, out, w1,
+  // w2 per layer) errs by about one quantization step, 1/127 of its operands' row maxima;
+  // independent roundings add in quadrature, so the frame's error relative to its scale is
+  // about sqrt(matmuls) / 127 (0.025 for the tiny model's 10). Measured on the tiny model:
+  // 0.0134 worst frame, 0.0099 RMS over all values (bf16: 0.0044 and 0.0030).
+  const int layers = enc->model().config().encoder.num_layers;
+  const double bound = std::sqrt(2.0 + 4.0 * layers) / 127.0;
+  ExpectClose(out->frames, g.out, enc->d_model(), bound, "int8 encoder_out");
+  double sq_err = 0, sq_ref = 0;
+  for (size_t i = 0; i < g.out.size(); ++i) {
+    sq_err += std::pow(static_cast<double>(out->frames[i]) - g.out[i], 2);
+    sq_ref += std::pow(static_cast<double>(g.out[i]), 2);
+  }
+  EXPECT_GT(sq_err, 0.0) << "it really ran in int8";
+  EXPECT_LT(std::sqrt(sq_err / sq_ref), bound);
+  // Arbiter choices are argmaxes of f32 logits over int8-computed inputs: near-ties may flip.
+  int same = 0;
+  auto flat = Flatten(out->choices);
+  for (size_t i = 0; i < flat.size(); ++i) same += flat[i] == g.choices[i];
+  EXPECT_GE(same, static_cast<int>(0.8 * flat.size()));
+}
+
+TEST(EncoderStreamingTest, Int8RandomChunksEqualOneShot) {
+  // As RandomChunksEqualOneShot in f32: same choices and latencies, frames within 1e-5 (the
+  // f32 path is not bit-exact across chunkings either: its attention and f32 matmuls see
+  // different row counts, about 1e-6 apart; int8 chunked vs one-shot measured 4.8e-7).
+  if (!nn::Int8MatmulSupported()) GTEST_SKIP() << "no VNNI int8 matmul kernels on this CPU";
+  const Golden& g = GetGolden();
+  auto enc = MakeEncoder({.compute = nn::ComputeType::kInt8});
+  std::mt19937 rng(11);
+  for (float beta : {0.0f, g.beta}) {
+    auto want = *enc->EncodeOffline(g.features.data(), g.num_feature_frames, {.beta = beta, .record_choices = true});
+    for (int max_chunk : {1, 3, 8, 40}) {
+      auto got = RunChunked(*enc, g.features, g.num_feature_frames, 80, rng, {.beta = beta, .record_choices = true},
+                            max_chunk);
+      ASSERT_EQ(got.num_frames, want.num_frames) << max_chunk;
+      EXPECT_EQ(got.choices, want.choices) << max_chunk;
+      EXPECT_EQ(got.latency, want.latency) << max_chunk;
+      ExpectClose(got.frames, want.frames, enc->d_model(), 1e-5, "int8 chunked vs one-shot");
+    }
+  }
 }
 
 TEST(EncoderStreamingTest, Bf16KeyValueCacheStaysClose) {
