@@ -132,13 +132,16 @@ absl::Status RecognizerConfig::Validate() const {
   if (max_batch < 1) {
     return absl::InvalidArgumentError(absl::StrCat("max_batch must be >= 1, got ", max_batch));
   }
+  if (auto t = nn::ParseComputeType(compute_type); !t.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("compute_type: ", t.status().message()));
+  }
   return absl::OkStatus();
 }
 
 std::string RecognizerConfig::ToString() const {
   return absl::StrFormat(
-      "RecognizerConfig(model_dir=%s, num_threads=%d, max_batch=%d, lm_lookahead=%s)", model_dir,
-      num_threads, max_batch, Bool(lm_lookahead));
+      "RecognizerConfig(model_dir=%s, num_threads=%d, max_batch=%d, compute_type=%s, lm_lookahead=%s)",
+      model_dir, num_threads, max_batch, compute_type, Bool(lm_lookahead));
 }
 
 // ---------------------------------------------------------------- the engine
@@ -218,9 +221,14 @@ absl::StatusOr<std::unique_ptr<Recognizer>> RecognizerImpl::Make(const Recognize
   r->fbank_ = *fbank;
   EncoderConfig ec;
   ec.num_threads = config.num_threads;
+  ec.compute = *nn::ParseComputeType(config.compute_type);  // validated above
   auto encoder = Encoder::Create(r->model_, ec);
   if (!encoder.ok()) return Annotate(encoder.status(), "encoder");
   r->encoder_ = std::move(*encoder);
+  // The predictor and joiner stay f32 whatever compute_type says: their matmuls are a few rows
+  // per symbol step (little to gain), and their outputs are the log-probabilities that beam
+  // search ranks, LM fusion adds to and confidences are made of, where int8 rounding noise
+  // would act directly on the result.
   auto head = TransducerHead::Create(*r->model_);
   if (!head.ok()) return Annotate(head.status(), "predictor/joiner");
   r->head_ = std::move(*head);

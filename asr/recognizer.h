@@ -66,6 +66,9 @@ struct RecognizerConfig {
   std::string model_dir;        // folder with model.json (models/FORMAT.md)
   int num_threads = 1;          // threads for batched encoder work
   int max_batch = 256;          // streams advanced in one batched call, at most
+  // Arithmetic of the encoder's matmuls: "f32", "bf16" (avx512_bf16 CPUs) or "int8" (VNNI
+  // CPUs); refused where the CPU lacks the kernels. The decoder stays f32.
+  std::string compute_type = "f32";
   // LM fusion scores a word in progress by the best LM word its spelling can still become
   // (off: only complete words are scored, as models/recipe/decode.py does).
   bool lm_lookahead = true;

@@ -18,6 +18,8 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT serving Prometheus metrics at /metrics; empty = off.");
 ABSL_FLAG(std::string, port_file, "", "If set, the bound port is written to this file.");
 ABSL_FLAG(int, num_threads, 1, "Threads for the recognizer's batched work.");
+ABSL_FLAG(std::string, compute_type, "f32",
+          "Encoder matmuls: f32 | bf16 (avx512_bf16 CPUs) | int8 (VNNI CPUs); the decoder stays f32.");
 ABSL_FLAG(int, max_batch, 256, "Streams advanced in one batched decoder call, at most.");
 ABSL_FLAG(int, max_streams, 256, "Concurrent recognitions; more get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_message_bytes, 8 << 20, "Largest request message accepted, in bytes.");
@@ -38,8 +40,14 @@ int Run(const RecognizerFactory& create_recognizer) {
   rec_config.model_dir = absl::GetFlag(FLAGS_model);
   rec_config.num_threads = absl::GetFlag(FLAGS_num_threads);
   rec_config.max_batch = absl::GetFlag(FLAGS_max_batch);
+  rec_config.compute_type = absl::GetFlag(FLAGS_compute_type);
   if (rec_config.model_dir.empty()) {
     spdlog::error("event=bad_flags message=\"--model DIR is required\"");
+    return 2;
+  }
+  if (rec_config.compute_type != "f32" && rec_config.compute_type != "bf16" && rec_config.compute_type != "int8") {
+    spdlog::error("event=bad_flags message=\"--compute_type must be f32, bf16 or int8, got {}\"",
+                  rec_config.compute_type);
     return 2;
   }
 
@@ -66,7 +74,7 @@ int Run(const RecognizerFactory& create_recognizer) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  spdlog::info("event=model_loading model_dir={}", rec_config.model_dir);
+  spdlog::info("event=model_loading model_dir={} compute_type={}", rec_config.model_dir, rec_config.compute_type);
   auto recognizer = create_recognizer(rec_config);
   if (!recognizer.ok()) {
     spdlog::error("event=model_load_failed model_dir={} status=\"{}\"", rec_config.model_dir,

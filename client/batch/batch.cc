@@ -70,13 +70,17 @@ absl::Status BatchConfig::Validate() const {
   if (threads < 1 || threads > 256) {
     return absl::InvalidArgumentError(absl::StrCat("--threads must be in [1, 256], got ", threads));
   }
+  if (compute_type != "f32" && compute_type != "bf16" && compute_type != "int8") {
+    return absl::InvalidArgumentError(absl::StrCat("--compute_type must be f32, bf16 or int8, got ", compute_type));
+  }
   return decoding.Validate();
 }
 
 std::string BatchConfig::ToString() const {
   return absl::StrFormat(
-      "BatchConfig(model_dir=%s, input=%s, output=%s, threads=%d, decoding=%s, lm_lookahead=%s)",
-      model_dir, input, output, threads, decoding.ToString(), lm_lookahead ? "true" : "false");
+      "BatchConfig(model_dir=%s, input=%s, output=%s, threads=%d, decoding=%s, lm_lookahead=%s, "
+      "compute_type=%s)",
+      model_dir, input, output, threads, decoding.ToString(), lm_lookahead ? "true" : "false", compute_type);
 }
 
 absl::StatusOr<BatchSummary> RunBatch(const BatchConfig& config, std::ostream& err) {
@@ -89,7 +93,8 @@ absl::StatusOr<BatchSummary> RunBatch(const BatchConfig& config, std::ostream& e
   std::vector<std::unique_ptr<asr::Recognizer>> recognizers;
   for (int t = 0; t < workers; ++t) {
     auto r = asr::Recognizer::Create(
-        {.model_dir = config.model_dir, .num_threads = 1, .lm_lookahead = config.lm_lookahead});
+        {.model_dir = config.model_dir, .num_threads = 1, .compute_type = config.compute_type,
+         .lm_lookahead = config.lm_lookahead});
     if (!r.ok()) return r.status();
     recognizers.push_back(std::move(*r));
   }

@@ -23,6 +23,7 @@ struct BatchConfig {
   int threads = 2;      // files transcribed at once, one core each
   asr::DecodingConfig decoding;
   bool lm_lookahead = true;  // RecognizerConfig::lm_lookahead
+  std::string compute_type = "f32";  // RecognizerConfig::compute_type: f32 | bf16 | int8
   absl::Status Validate() const;
   std::string ToString() const;
 };

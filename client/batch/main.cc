@@ -1,5 +1,6 @@
 // ancat-batch --model DIR --input LIST --output OUT.jsonl [--threads 2] [--decoding greedy|beam]
 //             [--beam 4] [--lm_weight W] [--word_bonus B] [--lm_lookahead=false]
+//             [--compute_type f32|bf16|int8]
 // Exit status: 0 every file transcribed, 1 some files failed (reported on stderr, left out
 // of the output), 2 nothing could run (bad flags, model, list or output file).
 #include <iostream>
@@ -17,6 +18,8 @@ ABSL_FLAG(std::string, decoding, "beam", "greedy | beam (modified beam search)")
 ABSL_FLAG(int, beam, 4, "beam size for --decoding=beam");
 ABSL_FLAG(double, lm_weight, -1, "shallow-fusion weight of the model's n-gram LM (< 0: model.json's)");
 ABSL_FLAG(double, word_bonus, -1, "word-insertion bonus (< 0: model.json's)");
+ABSL_FLAG(std::string, compute_type, "f32",
+          "encoder matmuls: f32 | bf16 (avx512_bf16 CPUs) | int8 (VNNI CPUs); the decoder stays f32");
 ABSL_FLAG(bool, lm_lookahead, true,
           "score words in progress by their best reachable LM word (false: decode.py's way)");
 
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   config.decoding.lm_weight = static_cast<float>(absl::GetFlag(FLAGS_lm_weight));
   config.decoding.word_bonus = static_cast<float>(absl::GetFlag(FLAGS_word_bonus));
   config.lm_lookahead = absl::GetFlag(FLAGS_lm_lookahead);
+  config.compute_type = absl::GetFlag(FLAGS_compute_type);
   auto summary = ancat::client::RunBatch(config, std::cerr);
   if (!summary.ok()) {
     std::cerr << "ancat-batch: " << summary.status().message() << "\n";
