@@ -119,10 +119,12 @@ absl::Status WriteFloatWav(const std::string& path, const std::vector<float>& sa
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<asr::Recognizer>> MakeRecognizer(const BenchConfig& c, int threads) {
+absl::StatusOr<std::unique_ptr<asr::Recognizer>> MakeRecognizer(const BenchConfig& c, int threads,
+                                                                 const std::string& compute_type = "f32") {
   asr::RecognizerConfig rc;
   rc.model_dir = c.model_dir;
   rc.num_threads = threads;
+  rc.compute_type = compute_type;
   return asr::Recognizer::Create(rc);
 }
 
@@ -154,7 +156,7 @@ struct Context {
   std::vector<int> allowed;
   int one_cpu = 0;
   std::map<std::string, double> peak;  // "f32_1" -> GFLOP/s of the matmul
-  // Per compute type ("f32", "bf16"): encoder-only seconds per pass.
+  // Per compute type ("f32", "bf16", "int8"): encoder-only seconds per pass.
   std::map<std::string, EncoderTiming> enc_offline, enc_streaming;
   std::vector<float> enc_out_f32;    // offline output, for the parity check against torch
   std::optional<TimedRun> offline, streaming;
@@ -167,7 +169,9 @@ struct Context {
 };
 
 std::vector<std::pair<std::string, asr::nn::ComputeType>> ComputeTypes() {
-  return {{"f32", asr::nn::ComputeType::kF32}, {"bf16", asr::nn::ComputeType::kBF16}};
+  return {{"f32", asr::nn::ComputeType::kF32},
+          {"bf16", asr::nn::ComputeType::kBF16},
+          {"int8", asr::nn::ComputeType::kInt8}};
 }
 
 void Matmuls(Context& x, int threads) {
@@ -303,6 +307,25 @@ absl::Status RecognizerOneCore(Context& x) {
   }
   std::string text = st->text.size() > 160 ? st->text.substr(0, 160) + "..." : st->text;
   x.r.Str("ancat_transcript", Quote(text), "of the streaming pass (a sanity check, not a score)");
+  // The same recognizer with int8 encoder matmuls (the search stays f32).
+  auto rec8 = MakeRecognizer(x.c, 1, "int8");
+  if (!rec8.ok()) {
+    x.r.Str("ancat_offline_rtf_1core_int8", "unavailable", std::string(rec8.status().message()));
+    return absl::OkStatus();
+  }
+  auto off8 = MeasureOffline(**rec8, sc, x.samples, x.c.min_seconds);
+  if (!off8.ok()) return off8.status();
+  x.r.Num("ancat_offline_rtf_1core_int8", off8->rtf(), "%.5f",
+          absl::StrFormat("RecognizeClip, int8 encoder: %.4f s per pass (CPU %.4f s)", off8->wall_s, off8->cpu_s));
+  x.r.JsonOnly("ancat_offline_rtf_1core_int8_cpu", off8->cpu_s / x.audio_s);
+  auto st8 = MeasureStreaming(**rec8, sc, x.samples, x.c.chunk_ms, x.c.min_seconds);
+  if (!st8.ok()) return st8.status();
+  x.r.Num("ancat_streaming_rtf_1core_int8", st8->rtf(), "%.5f",
+          absl::StrFormat("one stream, int8 encoder, %d ms chunks: %.4f s per pass (CPU %.4f s)", x.c.chunk_ms,
+                          st8->wall_s, st8->cpu_s));
+  x.r.JsonOnly("ancat_streaming_rtf_1core_int8_cpu", st8->cpu_s / x.audio_s);
+  text = st8->text.size() > 160 ? st8->text.substr(0, 160) + "..." : st8->text;
+  x.r.Str("ancat_transcript_int8", Quote(text), "of the int8 streaming pass (a sanity check, not a score)");
   return absl::OkStatus();
 }
 
@@ -378,17 +401,20 @@ absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
   auto rec = MakeRecognizer(c, n);
   if (!rec.ok()) return rec.status();
   CapacityConfig cap = c.capacity;
+  auto print_points = [&](const CapacityResult& result, const std::string& json_key) {
+    for (const auto& p : result.points) {
+      std::printf("  streams %4d: step mean %7.2f ms  p50 %7.2f  p%.0f %7.2f  max %7.2f  cores %.2f  %s\n",
+                  p.streams, p.mean_ms, p.p50_ms, cap.tail_pct, p.tail_ms, p.max_ms, p.cpu_cores,
+                  p.sustained ? "real time" : "too slow");
+      x.r.json()[json_key].push_back(
+          {{"streams", p.streams}, {"mean_ms", p.mean_ms}, {"p50_ms", p.p50_ms},
+           {"tail_ms", p.tail_ms}, {"max_ms", p.max_ms}, {"cores", p.cpu_cores},
+           {"sustained", p.sustained}});
+    }
+  };
   auto capacity = FindCapacity(**rec, sc, x.samples, cap);
   if (!capacity.ok()) return capacity.status();
-  for (const auto& p : capacity->points) {
-    std::printf("  streams %4d: step mean %7.2f ms  p50 %7.2f  p%.0f %7.2f  max %7.2f  cores %.2f  %s\n",
-                p.streams, p.mean_ms, p.p50_ms, cap.tail_pct, p.tail_ms, p.max_ms, p.cpu_cores,
-                p.sustained ? "real time" : "too slow");
-    x.r.json()["capacity_points"].push_back(
-        {{"streams", p.streams}, {"mean_ms", p.mean_ms}, {"p50_ms", p.p50_ms},
-         {"tail_ms", p.tail_ms}, {"max_ms", p.max_ms}, {"cores", p.cpu_cores},
-         {"sustained", p.sustained}});
-  }
+  print_points(*capacity, "capacity_points");
   x.capacity = capacity->max_streams;
   // CPU time per stream-step at the largest N that ran to the end (batching included); it
   // feeds a like-for-like comparison with the peers' CPU-time figures (see Ratios).
@@ -403,6 +429,17 @@ absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
           absl::StrFormat("recognizer (%s), lockstep %d ms chunks: largest N with mean step <= %.0f%% "
                           "of %d ms and p%.0f <= %d ms",
                           c.decoding, c.chunk_ms, 100 * cap.margin, c.chunk_ms, cap.tail_pct, c.chunk_ms));
+  // The same with int8 encoder matmuls (the search and the frontend unchanged).
+  if (auto rec8 = MakeRecognizer(c, n, "int8"); rec8.ok()) {
+    auto capacity8 = FindCapacity(**rec8, sc, x.samples, cap);
+    if (!capacity8.ok()) return capacity8.status();
+    print_points(*capacity8, "capacity_points_int8");
+    x.r.Num(absl::StrFormat("ancat_realtime_streams_%dcores_int8", n), capacity8->max_streams, "%.0f",
+            absl::StrFormat("recognizer (%s) with int8 encoder matmuls, same rule", c.decoding));
+  } else {
+    x.r.Str(absl::StrFormat("ancat_realtime_streams_%dcores_int8", n), "unavailable",
+            std::string(rec8.status().message()));
+  }
   // The encoder alone: how many streams it would sustain, per compute type (the ceiling the
   // transducer search and the frontend then lower).
   for (const auto& [name, type] : ComputeTypes()) {
@@ -475,17 +512,19 @@ void Ratios(Context& x) {
   const bool torch = x.torch && std::count(x.c.peers.begin(), x.c.peers.end(), "pytorch");
   // Like with like: Ancat f32 against the peers in f32; Ancat bf16 against PyTorch in bf16
   // (whole model in bfloat16), and against onnxruntime f32 (its CPU kernels have no bf16 path
-  // for these ops).
+  // for these ops). Ancat int8 against both peers in f32 (the reference arithmetic; neither
+  // peer runs this model in int8 here).
   for (const auto& [name, type] : ComputeTypes()) {
-    const std::string suffix = name == "f32" ? "" : "_" + name;
+    const std::string suffix = name == "bf16" ? "_bf16" : "";
+    const std::string torch_note = name == "int8" ? "Ancat int8, PyTorch f32" : "both " + name;
     if (torch && x.torch->contains("offline" + suffix)) {
       ratio("speedup_encoder_offline_vs_pytorch_" + name, Of((*x.torch)["offline" + suffix]),
-            enc(x.enc_offline, name), "both " + name + ": encoder on the whole utterance's fbank");
+            enc(x.enc_offline, name), torch_note + ": encoder on the whole utterance's fbank");
       ratio("speedup_encoder_streaming_vs_pytorch_" + name, Of((*x.torch)["streaming" + suffix]),
-            enc(x.enc_streaming, name), "both " + name + ": encoder stepped 40 ms at a time with caches, each node once");
+            enc(x.enc_streaming, name), torch_note + ": encoder stepped 40 ms at a time with caches, each node once");
     }
     if (x.ort) {
-      const std::string note = name == "f32" ? "both f32" : "Ancat bf16, onnxruntime f32";
+      const std::string note = name == "f32" ? "both f32" : "Ancat " + name + ", onnxruntime f32";
       ratio("speedup_encoder_offline_vs_onnxruntime_" + name, Of((*x.ort)["offline"]),
             enc(x.enc_offline, name), note + ": encoder on the whole utterance's fbank");
       ratio("speedup_encoder_streaming_vs_onnxruntime_" + name, Of((*x.ort)["streaming"]),

@@ -22,5 +22,14 @@ for key in encoder_mflop_per_frame encoder_gflop_per_audio_second \
   fi
   grep -q "\"$key\"" "$work/bench.json" || { echo "missing in JSON: $key" >&2; fail=1; }
 done
+# int8 figures wherever oneDNN has VNNI int8 kernels (the build machines do).
+if grep -q '^matmul_int8_gflops_1core: .*vnni' "$work/out.txt"; then
+  for key in ancat_encoder_offline_rtf_1core_int8 ancat_encoder_streaming_rtf_1core_int8 \
+             ancat_offline_rtf_1core_int8 ancat_streaming_rtf_1core_int8 \
+             ancat_realtime_streams_2cores_int8 ancat_encoder_realtime_streams_2cores_int8 \
+             ancat_encoder_batched_gflops_2cores_int8; do
+    grep -Eq "^$key: [0-9.e+-]+( |$)" "$work/out.txt" || { echo "missing or non-numeric field: $key" >&2; fail=1; }
+  done
+fi
 grep -Eq '^  streams +1: step mean' "$work/out.txt" || { echo "no capacity table" >&2; fail=1; }
 exit $fail
