@@ -1,5 +1,6 @@
 #include "asr/nn/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -59,38 +60,44 @@ ANCAT_MULTIVERSION void AttendOne(const AttentionDims& dims, const float* q, con
   }
 }
 
-// Transposed keys: scores for every ring slot at once (vertical FMAs), then the window is read
-// out of them in position order. Values are rows as in AttendOne.
+// Transposed keys: the window's scores for all its slots at once (vertical FMAs over the ring
+// slots the window covers: one run, or two where it wraps), in position order. Only the
+// window is scored: in offline runs the ring holds a whole round of frames, many times the
+// window. Values are rows as in AttendOne.
 template <typename T>
 ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float* q, const T* keys_t,
                                          const T* values, int64_t stride, int64_t cap, int64_t lo, int n,
-                                         float* out, float* scores, float* slot_scores) {
+                                         float* out, float* scores) {
   const int dh = dims.head_dim, heads = dims.num_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   const int64_t start = lo % cap;
+  // Slots [start, start + n1) hold positions lo.., then [0, n - n1) if the window wraps.
+  const int n1 = static_cast<int>(std::min<int64_t>(n, cap - start));
+  const struct {
+    int64_t slot;
+    int count, offset;
+  } runs[2] = {{start, n1, 0}, {0, n - n1, n1}};
   for (int h = 0; h < heads; ++h) {
-    float* ss = slot_scores;
-    for (int64_t r = 0; r < cap; ++r) ss[r] = 0;
+    float* sh = scores + h * n;
+    for (int j = 0; j < n; ++j) sh[j] = 0;
     const T* kh = keys_t + static_cast<int64_t>(h * dh) * cap;
     const float* qh = q + h * dh;
-    int i = 0;
-    for (; i + 4 <= dh; i += 4) {  // four channels per pass over the scores
-      const float q0 = qh[i] * scale, q1 = qh[i + 1] * scale, q2 = qh[i + 2] * scale, q3 = qh[i + 3] * scale;
-      const T *c0 = kh + i * cap, *c1 = c0 + cap, *c2 = c1 + cap, *c3 = c2 + cap;
-      for (int64_t r = 0; r < cap; ++r) {
-        ss[r] += q0 * Load(c0[r]) + q1 * Load(c1[r]) + q2 * Load(c2[r]) + q3 * Load(c3[r]);
+    for (const auto& run : runs) {
+      float* ss = sh + run.offset;
+      const int m = run.count;
+      int i = 0;
+      for (; i + 4 <= dh; i += 4) {  // four channels per pass over the scores
+        const float q0 = qh[i] * scale, q1 = qh[i + 1] * scale, q2 = qh[i + 2] * scale, q3 = qh[i + 3] * scale;
+        const T *c0 = kh + i * cap + run.slot, *c1 = c0 + cap, *c2 = c1 + cap, *c3 = c2 + cap;
+        for (int r = 0; r < m; ++r) {
+          ss[r] += q0 * Load(c0[r]) + q1 * Load(c1[r]) + q2 * Load(c2[r]) + q3 * Load(c3[r]);
+        }
       }
-    }
-    for (; i < dh; ++i) {
-      const float qi = qh[i] * scale;
-      const T* col = kh + i * cap;
-      for (int64_t r = 0; r < cap; ++r) ss[r] += qi * Load(col[r]);
-    }
-    float* sh = scores + h * n;
-    int64_t r = start;
-    for (int j = 0; j < n; ++j) {
-      sh[j] = ss[r];
-      if (++r == cap) r = 0;
+      for (; i < dh; ++i) {
+        const float qi = qh[i] * scale;
+        const T* col = kh + i * cap + run.slot;
+        for (int r = 0; r < m; ++r) ss[r] += qi * Load(col[r]);
+      }
     }
     internal::Softmax(sh, n);
   }
@@ -129,13 +136,11 @@ void AttendT(const AttentionDims& dims, const float* q, int64_t q_stride, int nu
   thread_local std::vector<const T*> rows;
   const T* keys = static_cast<const T*>(kv.keys);
   if (kv.keys_transposed) {
-    thread_local std::vector<float> slot_scores;
-    if (slot_scores.size() < static_cast<size_t>(kv.capacity)) slot_scores.resize(kv.capacity);
     for (int i = 0; i < num_queries; ++i) {
       const int n = static_cast<int>(hi[i] - lo[i] + 1);
       if (scores.size() < static_cast<size_t>(n) * dims.num_heads) scores.resize(static_cast<size_t>(n) * dims.num_heads);
       AttendTransposed<T>(dims, q + i * q_stride, keys, static_cast<const T*>(kv.values), kv.stride, kv.capacity, lo[i],
-                          n, out + i * out_stride, scores.data(), slot_scores.data());
+                          n, out + i * out_stride, scores.data());
     }
     return;
   }

@@ -84,14 +84,18 @@ ANCAT_MULTIVERSION
 void QuantizeRows(const float* x, int x_stride, int rows, int n, int8_t* q, float* scale) {
   for (int r = 0; r < rows; ++r) {
     const float* row = x + static_cast<size_t>(r) * x_stride;
-    float m[16] = {0};
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-      for (int k = 0; k < 16; ++k) m[k] = std::max(m[k], std::fabs(row[i + k]));
+    // max |x| as the largest bit pattern with the sign cleared: for non-negative floats the
+    // integer order is the float order, and an integer max reduction vectorizes (a float one
+    // does not without -ffinite-math-only).
+    uint32_t mbits = 0;
+    for (int i = 0; i < n; ++i) {
+      uint32_t b;
+      std::memcpy(&b, row + i, 4);
+      b &= 0x7fffffffu;
+      mbits = b > mbits ? b : mbits;
     }
-    float amax = 0;
-    for (; i < n; ++i) amax = std::max(amax, std::fabs(row[i]));
-    for (int k = 0; k < 16; ++k) amax = std::max(amax, m[k]);
+    float amax;
+    std::memcpy(&amax, &mbits, 4);
     const float inv = amax > 0 ? 127.0f / amax : 0.0f;
     scale[r] = amax / 127.0f;
     int8_t* out = q + static_cast<size_t>(r) * n;
