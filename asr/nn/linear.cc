@@ -114,20 +114,27 @@ void Dequantize(const AliasedInt32* acc, int acc_stride, int rows, int out, cons
     const AliasedInt32* a = acc + static_cast<size_t>(r) * acc_stride;
     float* yr = y + static_cast<size_t>(r) * y_stride;
     const float s = sx[r];
+    // acc and y may be the same memory (in place): a[o] is read before y[o] is written, in
+    // the same iteration, so there is no dependence between iterations (ivdep), and the
+    // loops must not fall back to scalar code on the runtime overlap check.
     switch (ep) {
       case Epilogue::kNone:
+#pragma GCC ivdep
         for (int o = 0; o < out; ++o) yr[o] = static_cast<float>(a[o]) * (s * sw[o]) + b[o];
         break;
       case Epilogue::kRelu:
+#pragma GCC ivdep
         for (int o = 0; o < out; ++o) yr[o] = std::max(static_cast<float>(a[o]) * (s * sw[o]) + b[o], 0.0f);
         break;
       case Epilogue::kSilu:
+#pragma GCC ivdep
         for (int o = 0; o < out; ++o) {
           const float v = static_cast<float>(a[o]) * (s * sw[o]) + b[o];
           yr[o] = v / (1.0f + internal::Exp(-v));
         }
         break;
       case Epilogue::kTanh:
+#pragma GCC ivdep
         for (int o = 0; o < out; ++o) {
           const float v = static_cast<float>(a[o]) * (s * sw[o]) + b[o];
           const float e = internal::Exp(-2.0f * std::fabs(v));  // in (0, 1]: no overflow
@@ -135,6 +142,7 @@ void Dequantize(const AliasedInt32* acc, int acc_stride, int rows, int out, cons
         }
         break;
       case Epilogue::kAccumulate:
+#pragma GCC ivdep
         for (int o = 0; o < out; ++o) yr[o] += static_cast<float>(a[o]) * (s * sw[o]) + b[o];
         break;
     }
