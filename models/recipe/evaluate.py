@@ -71,15 +71,12 @@ def load_wavs(entries, idx, pool):
 
 
 @torch.no_grad()
-def run_model(model: Transducer, sp, entries: List[dict], beta: float, max_lookahead, args,
-              device, lm=None, lm_weight=0.0, word_bonus=0.0) -> dict:
-    """Decodes a set; returns error rates, per-voice WER, latency stats and hypotheses."""
-    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
-    total, per_voice = ErrorRate(), {}
-    lat_frames: List[np.ndarray] = []
-    hyps: Dict[int, str] = {}
-    frame_ms = model.cfg.frame_ms
+def encode_set(model: Transducer, entries: List[dict], beta: float, max_lookahead, args,
+               device) -> dict:
+    """Encoder outputs of a whole set at one beta, batch by batch, with per-frame latency:
+    computed once and searched with every search method and LM setting."""
     t0 = time.time()
+    out = []
     with ThreadPoolExecutor(4) as pool:
         for idx in batches(entries, args.batch_seconds):
             wav, wl = load_wavs(entries, idx, pool)
@@ -87,24 +84,48 @@ def run_model(model: Transducer, sp, entries: List[dict], beta: float, max_looka
             e, elen, infos = model.encode(feats, flen, mode="hard", beta=beta,
                                           max_lookahead=max_lookahead)
             r = model.latency(infos, elen)
-            if args.search == "greedy":
-                toks = greedy_batch(model, e, elen)
-            else:
-                toks = [beam_search(model, e[j], int(elen[j]), pieces, args.beam, lm, lm_weight,
-                                    word_bonus) for j in range(len(idx))]
-            for j, i in enumerate(idx):
-                n = int(elen[j])
-                lat_frames.append((r[j, :n] - torch.arange(n, device=r.device)).cpu().numpy())
-                text = sp.decode(toks[j])
-                hyps[i] = text
-                ref = entries[i]["text"]
-                total.add(ref, text)
-                per_voice.setdefault(entries[i].get("voice", "unknown"), ErrorRate()).add(ref, text)
-    lat = np.concatenate(lat_frames) * frame_ms if lat_frames else np.zeros(1)
+            lat = [(r[j, :int(elen[j])] - torch.arange(int(elen[j]), device=r.device)).cpu().numpy()
+                   for j in range(len(idx))]
+            out.append((idx, e, elen, lat))
+    return {"batches": out, "seconds": time.time() - t0}
+
+
+@torch.no_grad()
+def search_set(model: Transducer, sp, entries: List[dict], enc: dict, search: str, beam: int,
+               lm=None, lm_weight=0.0, word_bonus=0.0) -> dict:
+    """Searches encode_set's output; returns error rates, per-voice WER, latency stats and
+    hypotheses ("seconds" counts the encoder's share too)."""
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    total, per_voice = ErrorRate(), {}
+    lat_frames: List[np.ndarray] = []
+    hyps: Dict[int, str] = {}
+    t0 = time.time()
+    for idx, e, elen, lat in enc["batches"]:
+        if search == "greedy":
+            toks = greedy_batch(model, e, elen)
+        else:
+            toks = [beam_search(model, e[j], int(elen[j]), pieces, beam, lm, lm_weight,
+                                word_bonus) for j in range(len(idx))]
+        for j, i in enumerate(idx):
+            lat_frames.append(lat[j])
+            text = sp.decode(toks[j])
+            hyps[i] = text
+            ref = entries[i]["text"]
+            total.add(ref, text)
+            per_voice.setdefault(entries[i].get("voice", "unknown"), ErrorRate()).add(ref, text)
+    lat = np.concatenate(lat_frames) * model.cfg.frame_ms if lat_frames else np.zeros(1)
     return {"wer": total.wer, "cer": total.cer, "utts": total.n, "words": total.words,
             "lat_mean_ms": float(lat.mean()), "lat_p90_ms": float(np.percentile(lat, 90)),
             "per_voice_wer": {v: round(er.wer, 2) for v, er in sorted(per_voice.items())},
-            "seconds": round(time.time() - t0, 1), "hyps": hyps, "lat": lat}
+            "seconds": round(time.time() - t0 + enc["seconds"], 1), "hyps": hyps, "lat": lat}
+
+
+def run_model(model: Transducer, sp, entries: List[dict], beta: float, max_lookahead, args,
+              device, lm=None, lm_weight=0.0, word_bonus=0.0) -> dict:
+    """Decodes a set with args.search; returns error rates, per-voice WER, latency stats and
+    hypotheses."""
+    enc = encode_set(model, entries, beta, max_lookahead, args, device)
+    return search_set(model, sp, entries, enc, args.search, args.beam, lm, lm_weight, word_bonus)
 
 
 # ---------------------------------------------------------------- peer: pocketsphinx
@@ -171,9 +192,13 @@ def plot_wer_latency(rows: List[dict], path: str, set_name: str):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4.2))
     by_model: Dict[str, List[dict]] = {}
+    multi = len({(r.get("search"), bool(r.get("lm"))) for r in rows if r["model"] != "pocketsphinx"}) > 1
     for r in rows:
         if r["set"] == set_name and r["model"] != "pocketsphinx":
-            by_model.setdefault(r["model"], []).append(r)
+            key = r["model"]
+            if multi:
+                key += f" [{r.get('search')}{' + LM' if r.get('lm') else ''}]"
+            by_model.setdefault(key, []).append(r)
     for name, rs in sorted(by_model.items()):
         rs = sorted(rs, key=lambda r: r["lat_mean_ms"])
         xs, ys = [r["lat_mean_ms"] for r in rs], [r["wer"] for r in rs]
@@ -234,17 +259,17 @@ def plot_lookahead(model: Transducer, sp, entry: dict, path: str, device, beta: 
 
 
 def table_md(rows: List[dict], sets: List[str], lat_all: Dict) -> str:
-    """One line per (model, beta): WER/CER per set, latency over all sets' frames together."""
-    head = "| model | beta | " + " | ".join(f"{s} WER / CER" for s in sets) + \
+    """One line per (model, beta, search): WER/CER per set, latency over all sets' frames."""
+    head = "| model | beta | search | " + " | ".join(f"{s} WER / CER" for s in sets) + \
            " | mean latency (ms) | p90 latency (ms) |"
-    lines = [head, "|" + "---|" * (4 + len(sets))]
+    lines = [head, "|" + "---|" * (5 + len(sets))]
     keys = []
     for r in rows:
-        k = (r["model"], r.get("beta"))
+        k = (r["model"], r.get("beta"), r.get("search"))
         if k not in keys:
             keys.append(k)
     for k in keys:
-        rs = {r["set"]: r for r in rows if (r["model"], r.get("beta")) == k}
+        rs = {r["set"]: r for r in rows if (r["model"], r.get("beta"), r.get("search")) == k}
         cells = [f"{rs[s]['wer']:.1f} / {rs[s]['cer']:.1f}" if s in rs else "" for s in sets]
         if k in lat_all:
             la = np.concatenate(lat_all[k])
@@ -252,7 +277,8 @@ def table_md(rows: List[dict], sets: List[str], lat_all: Dict) -> str:
         else:
             lat = "n/a | n/a"
         beta = "" if k[1] is None else f"{k[1]:g}"
-        lines.append(f"| {k[0]} | {beta} | " + " | ".join(cells) + f" | {lat} |")
+        search = (k[2] or "") + (" + LM" if any(r.get("lm") for r in rs.values()) else "")
+        lines.append(f"| {k[0]} | {beta} | {search} | " + " | ".join(cells) + f" | {lat} |")
     return "\n".join(lines) + "\n"
 
 
@@ -266,7 +292,8 @@ def main(argv=None):
     ap.add_argument("--bpe", default=None)
     ap.add_argument("--betas", default="0,0.5,1,2,4")
     ap.add_argument("--max-lookahead", type=int, default=None)
-    ap.add_argument("--search", choices=["greedy", "beam"], default="greedy")
+    ap.add_argument("--search", default="greedy",
+                    help="greedy, beam, or both (greedy,beam: one encoder pass for both)")
     ap.add_argument("--beam", type=int, default=4)
     ap.add_argument("--lm", default=None, help="ARPA LM (default: the model folder's, if any)")
     ap.add_argument("--lm-weight", default=None,
@@ -298,6 +325,9 @@ def main(argv=None):
         sets[name] = entries[: a.limit] if a.limit else entries
         print(f"set {name}: {len(sets[name])} utterances", flush=True)
     betas = [float(b) for b in a.betas.split(",")]
+    searches = a.search.split(",")
+    if not searches or any(x not in ("greedy", "beam") for x in searches):
+        ap.error(f"--search: greedy, beam or greedy,beam, not {a.search!r}")
     rows = []
     lat_all: Dict = {}
     ancat_model = None
@@ -305,7 +335,7 @@ def main(argv=None):
         name, _, path = spec.partition("=")
         model, sp, mj = load_any(path, a.bpe, device)
         lm, combos = None, [(0.0, 0.0)]
-        if a.search == "beam" and not a.no_lm:
+        if "beam" in searches and not a.no_lm:
             has = bool(mj and mj.get("lm"))
             lm_path = a.lm or (os.path.join(path, mj["lm"]["file"]) if has else None)
             if lm_path:
@@ -318,20 +348,25 @@ def main(argv=None):
         sweep = betas if len(model.cfg.lookahead_frames) > 1 else [0.0]
         if len(model.cfg.lookahead_frames) > 1 and ancat_model is None:
             ancat_model = (model, sp)
-        for lmw, wb in combos:
-            label = name if len(combos) == 1 else f"{name}+lm{lmw:g}/wb{wb:g}"
-            for beta in sweep:
-                for sname, entries in sets.items():
-                    res = run_model(model, sp, entries, beta, a.max_lookahead, a, device, lm,
-                                    lmw, wb)
+        runs = [(srch, lmw, wb) for srch in searches
+                for lmw, wb in (combos if srch == "beam" else [(0.0, 0.0)])]
+        for beta in sweep:
+            for sname, entries in sets.items():
+                enc = encode_set(model, entries, beta, a.max_lookahead, a, device)
+                for srch, lmw, wb in runs:
+                    use_lm = lm if srch == "beam" else None
+                    label = name if len(combos) == 1 or srch != "beam" else f"{name}+lm{lmw:g}/wb{wb:g}"
+                    res = search_set(model, sp, entries, enc, srch, a.beam, use_lm, lmw, wb)
                     hyps = res.pop("hyps")
-                    lat_all.setdefault((label, beta), []).append(res.pop("lat"))
-                    row = {"model": label, "beta": beta, "set": sname, "search": a.search,
-                           "lm": bool(lm), "lm_weight": lmw, "word_bonus": wb, **res}
+                    lat_all.setdefault((label, beta, srch), []).append(res.pop("lat"))
+                    row = {"model": label, "beta": beta, "set": sname, "search": srch,
+                           "lm": bool(use_lm), "lm_weight": lmw if use_lm else 0.0,
+                           "word_bonus": wb if use_lm else 0.0, **res}
                     rows.append(row)
                     print(json.dumps({k: v for k, v in row.items() if k != "per_voice_wer"}),
                           flush=True)
-                    with open(os.path.join(a.out, f"hyps_{label.replace('/', '_')}_b{beta:g}_{sname}.jsonl"),
+                    tag = f"_{srch}" if len(searches) > 1 else ""
+                    with open(os.path.join(a.out, f"hyps_{label.replace('/', '_')}{tag}_b{beta:g}_{sname}.jsonl"),
                               "w") as f:
                         for i, e in enumerate(entries):
                             f.write(json.dumps({"audio": e["audio"], "ref": e["text"],

@@ -14,10 +14,9 @@ Stages (each timed; the times go to the card and to eval.json):
            cannot fit (its unigrams alone are too big) is dropped, and the card says so;
   tune     beam search of the ANCAT model (beta 0) on the dev set for every candidate LM and
            every (weight, word bonus) of the grid, and without an LM; the lowest dev WER wins;
-  greedy   evaluate.py: causal / fixed / ANCAT (beta sweep) greedy on the test sets, with the
+  test     evaluate.py: causal / fixed / ANCAT (beta sweep) on the test sets, greedy and beam
+           search with the chosen LM at the tuned weight (one encoder pass for both), with the
            pocketsphinx peer scored from its cached hypotheses on exactly the same files;
-  beam     evaluate.py: the same with beam search and the chosen LM at the tuned weight
-           (ANCAT's beta sweep too): the card's headline table and the plots;
   folder   the ANCAT folder copied to --out, renamed --name, lm.arpa + tuned weight/bonus in
            model.json, eval.json (every result row, the tuning grid, timings);
   cpp      the C++ runtime loads the folder (weights, tokenizer, the LM named in model.json):
@@ -241,7 +240,8 @@ def tune(a, work: str, dev: dict, lms: List[dict]) -> dict:
 
 
 def evaluate_tests(a, work: str, sets: Dict[str, str], search: str, lm: Optional[dict]) -> str:
-    out = os.path.join(work, f"eval_{search}")
+    """evaluate.py on the test sets; search "greedy,beam" runs both on one encoder pass."""
+    out = os.path.join(work, "eval")
     argv = ["--model", f"causal={a.causal}", "--model", f"fixed={a.fixed}",
             "--model", f"ancat={a.ancat}", "--device", "cpu", "--betas", a.betas,
             "--search", search, "--beam", str(a.beam), "--out", out,
@@ -250,7 +250,7 @@ def evaluate_tests(a, work: str, sets: Dict[str, str], search: str, lm: Optional
         argv += ["--limit", str(a.limit)]
     if a.peer_hyps and os.path.exists(a.peer_hyps):
         argv += ["--peer-hyps", a.peer_hyps]
-    if search == "beam":
+    if "beam" in search:
         if lm is None or lm.get("lm") is None:
             argv += ["--no-lm"]
         else:
@@ -441,10 +441,8 @@ def main(argv=None):
     tuning = T.run("tune", tune, a, a.work, dev, fitting)
     best = tuning["best"]
     choice = {"lm": best["lm"], "weight": best["weight"], "word_bonus": best["word_bonus"]}
-    evals = []
-    if not a.skip_greedy:
-        evals.append(T.run("greedy", evaluate_tests, a, a.work, sets, "greedy", None))
-    evals.insert(0, T.run("beam", evaluate_tests, a, a.work, sets, "beam", choice))
+    evals = [T.run("test", evaluate_tests, a, a.work, sets,
+                   "beam" if a.skip_greedy else "greedy,beam", choice)]
 
     staging = os.path.abspath(a.out).rstrip("/") + ".finalize-tmp"
     T.run("folder", assemble, a, choice, staging)
