@@ -104,9 +104,14 @@ def training_section(log_path: str, ck_path: str, variant: str = "ancat") -> str
         text = [l.strip() for l in open(log_path, encoding="utf-8", errors="replace")]
         saved = [l for l in text if l.startswith(f"[{variant}] saved")]
         slices = [l for l in text if l.startswith("slice:")]
-        data = [l for l in text if l.startswith("data:") and "utterances" in l]
+        data = [l for l in text if l.startswith("data:") and "utterances" in l
+                and not l.startswith("data: epoch")]
+        epochs = [l for l in text if l.startswith("data: epoch")]
         if data:
-            lines.append(f"- Training data as loaded by train.py: {data[-1][len('data:'):].strip()}.")
+            lines.append(f"- Training data as loaded by train.py (last start): "
+                         f"{data[-1][len('data:'):].strip()}.")
+        if epochs:
+            lines.append(f"- Last epoch line: `{epochs[-1]}`.")
         if saved:
             lines.append(f"- Last checkpoint: {saved[-1].split(': ', 1)[-1]} "
                          f"({len(slices)} training slice(s)).")
@@ -120,18 +125,40 @@ def training_section(log_path: str, ck_path: str, variant: str = "ancat") -> str
         if recs:
             last = recs[-5:]
             avg = {k: sum(r.get(k, 0) for r in last) / len(last) for k in ("rnnt", "ctc")}
+            tok = ""
+            if all("rnnt_tok" in r for r in last):
+                tok = (f" ({sum(r['rnnt_tok'] for r in last) / len(last):.3f} / "
+                       f"{sum(r.get('ctc_tok', 0) for r in last) / len(last):.3f} per token)")
             lines.append(f"- Last logged steps (step {last[-1].get('step')}): RNN-T loss "
-                         f"{avg['rnnt']:.2f}, CTC {avg['ctc']:.2f} per utterance; mean training "
+                         f"{avg['rnnt']:.2f}, CTC {avg['ctc']:.2f} per utterance{tok}; mean training "
                          f"latency {last[-1].get('lat_hard', 0):.1f} frames; lookahead choice "
                          f"shares {last[-1].get('choices')}.")
     return "\n".join(lines) + "\n"
 
 
-def data_section(render_stats: str, run_log: str, train_log: str) -> str:
-    """Voices and hours of the training corpus (corpus/render.py's render_stats.json)."""
+def merge_render_stats(paths: List[str]) -> dict:
+    """One render_stats from several render passes (render_stats_TAG.json): per-voice counts
+    and seconds summed, hours summed."""
+    pv: Dict[str, dict] = {}
+    hours = 0.0
+    for p in paths:
+        rs = json.load(open(p))
+        hours += rs.get("hours", sum(v.get("seconds", 0) for v in rs.get("per_voice", {}).values()) / 3600)
+        for v, st in rs.get("per_voice", {}).items():
+            d = pv.setdefault(v, {"ok": 0, "failed": 0, "seconds": 0.0})
+            for k in d:
+                d[k] += st.get(k, 0)
+    return {"per_voice": pv, "hours": hours, "files": [os.path.basename(p) for p in paths]}
+
+
+def data_section(render_stats, run_log: str, train_log: str) -> str:
+    """Voices and hours of the training corpus (corpus/render.py's render_stats*.json)."""
     lines = []
-    if render_stats and os.path.exists(render_stats):
-        rs = json.load(open(render_stats))
+    if isinstance(render_stats, str):
+        render_stats = [render_stats]
+    render_stats = [p for p in (render_stats or []) if p and os.path.exists(p)]
+    if render_stats:
+        rs = merge_render_stats(render_stats)
         pv = rs.get("per_voice", {})
         fam: Dict[str, List[float]] = {}
         for v, st in pv.items():
@@ -227,6 +254,33 @@ def targets_section(rows: List[dict], name: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def limits_section(rows: List[dict], name: str, render_stats: List[str], mj: dict) -> str:
+    """What the numbers say the model can and cannot do (facts from the files; a person's
+    reading of them goes in --notes)."""
+    out = []
+    stats = [p for p in (render_stats or []) if p and os.path.exists(p)]
+    if stats:
+        h = merge_render_stats(stats)["hours"]
+        out.append(f"- Trained on {h:.1f} h of synthetic (TTS) speech and about 2.4 h of real "
+                   "recordings: it has heard few real voices, microphones and rooms.")
+    a = _best_rows(rows, name)
+    ps = {r["set"]: r for r in rows if r["model"] == "pocketsphinx"}
+    syn = [f"{s} {a[s]['wer']:.1f}%" for s in ("test_va", "test_gen") if s in a]
+    if syn:
+        out.append("- Unseen synthetic voices (held out): WER " + ", ".join(syn) + ".")
+    real = [f"{s} {a[s]['wer']:.1f}%" + (f" (pocketsphinx {ps[s]['wer']:.1f}%)" if s in ps else "")
+            for s in ("ps_testdata", "real_dev") if s in a]
+    if real:
+        out.append("- Real recordings: WER " + ", ".join(real) + ".")
+    out.append("- English only, 16 kHz input; numbers, times and dates come out as words "
+               "(spoken form), lower case, no punctuation.")
+    if mj.get("lm"):
+        out.append("- Shallow fusion with a word n-gram LM built from the recipe's text: words "
+                   "the LM does not know (many names) are penalized, so rare names are often "
+                   "misrecognized.")
+    return "\n".join(out) + "\n"
+
+
 def per_voice_table(rows: List[dict]) -> str:
     """WER per voice and set: every model at beta 0 (best search) and the peer."""
     models = []
@@ -258,7 +312,8 @@ def main(argv=None):
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--stats", action="append", default=[], help="corpus stats JSON files")
     ap.add_argument("--notes", default=None, help="markdown: data, capabilities, limits")
-    ap.add_argument("--render-stats", default=None, help="corpus/render.py render_stats.json")
+    ap.add_argument("--render-stats", action="append", default=[],
+                    help="corpus/render.py render_stats*.json (repeat for several passes)")
     ap.add_argument("--run-log", default=None, help="the GPU run's log (corpus lines)")
     ap.add_argument("--testsets", default=None, help="folder of the test manifests")
     ap.add_argument("--append", action="append", default=[],
@@ -293,6 +348,9 @@ def main(argv=None):
           ""]
     if a.notes:
         md += [open(a.notes).read().rstrip(), ""]
+    if rows:
+        md += ["## What it can and cannot do (measured)", "",
+               limits_section(rows, a.name, a.render_stats, mj)]
     if a.render_stats or a.run_log or a.train_log:
         md += ["## Training data", "", data_section(a.render_stats, a.run_log, a.train_log)]
     md += ["## Held-out voices and test sets", "", heldout_section(a.testsets)]

@@ -117,13 +117,15 @@ def dev_texts(text_dir: str, n_va: int, n_gen: int, seed: Optional[int] = None) 
             "overlap_with_test": len((set(va) & test_va) | (set(gen) & test_gen))}
 
 
-def training_voices(render_stats: Optional[str]):
-    """Non-espeak voices of the training run (render_stats.json) that are installed here."""
+def training_voices(render_stats: List[str]):
+    """Non-espeak voices of the training run (render_stats*.json) that are installed here."""
     from corpus import voices as V
     env = V.Env.from_environ()
     trained = None
-    if render_stats and os.path.exists(render_stats):
-        trained = set(json.load(open(render_stats)).get("voices", []))
+    for p in render_stats or []:
+        if os.path.exists(p):
+            rs = json.load(open(p))
+            trained = (trained or set()) | set(rs.get("voices", [])) | set(rs.get("per_voice", {}))
     vs = [v for v in V.all_voices() if v.engine != "espeak" and env.available(v)
           and (trained is None or v.id in trained)]
     return [v for v in vs if not V.is_heldout(v)]
@@ -374,8 +376,8 @@ def protocol_md(a, info: dict) -> str:
                      "transcribes: " + "; ".join(
                          f"{k} WER {v['wer']:.1f}% / CER {v['cer']:.1f}% on {v['utts']} utts"
                          for k, v in cpp["sets"].items()) +
-                     ". (The C++ search also looks ahead over partial words in the LM, "
-                     "so its numbers differ slightly from the Python table.)")
+                     ". (The C++ search also scores words in progress by their best LM continuation, "
+                     "so its numbers can differ from the Python beam search in the tables.)")
     else:
         lines.append(f"- **C++ runtime check**: not done ({cpp.get('why', 'skipped')}).")
     lines.append("- **Stage times (s)**: " + ", ".join(f"{k} {v}" for k, v in info["times"].items())
@@ -403,8 +405,10 @@ def main(argv=None):
     ap.add_argument("--max-mb", type=float, default=25.0, help="folder size limit, 10^6 bytes")
     ap.add_argument("--reserve-kb", type=float, default=500.0,
                     help="room kept for MODEL_CARD.md, eval.json and the plots")
-    ap.add_argument("--render-stats", default=None, help="default: beside --ancat")
-    ap.add_argument("--train-log", default=None, help="default: beside --ancat")
+    ap.add_argument("--render-stats", action="append", default=None,
+                    help="render_stats*.json (repeat); default: those beside --ancat (or in corpus/ there)")
+    ap.add_argument("--train-log", default=None,
+                    help="default: train_ancat.log, train.log or exp/ancat/log.jsonl beside --ancat")
     ap.add_argument("--run-log", default=None, help="default: beside --ancat (optional)")
     ap.add_argument("--notes", default=None, help="markdown for the card: capabilities, limits")
     ap.add_argument("--betas", default="0,0.5,1,2,4")
@@ -419,8 +423,13 @@ def main(argv=None):
     ap.add_argument("--skip-greedy", action="store_true")
     a = ap.parse_args(argv)
     beside = os.path.dirname(os.path.abspath(a.ancat))
-    a.render_stats = a.render_stats or os.path.join(beside, "render_stats.json")
-    a.train_log = a.train_log or os.path.join(beside, "train.log")
+    a.render_stats = a.render_stats or sorted(
+        glob.glob(os.path.join(beside, "render_stats*.json"))
+        + glob.glob(os.path.join(beside, "corpus", "render_stats*.json")))
+    a.train_log = a.train_log or next(
+        (p for p in (os.path.join(beside, n) for n in ("train_ancat.log", "train.log",
+                                                      os.path.join("exp", "ancat", "log.jsonl")))
+         if os.path.exists(p)), os.path.join(beside, "train.log"))
     a.run_log = a.run_log or os.path.join(beside, "run.log")
     a.peer_hyps = a.peer_hyps or os.path.join(a.testsets, "pocketsphinx.hyps.jsonl")
     a.lm = a.lm or [os.path.join(W, "lm.blend.arpa"), os.path.join(W, "lm.arpa")]
@@ -465,8 +474,9 @@ def main(argv=None):
             f.write(protocol_md(a, info))
         import card
         argv_card = ["--model", staging, "--name", "ancat", "--append", proto,
-                     "--train-log", a.train_log, "--render-stats", a.render_stats,
-                     "--run-log", a.run_log, "--testsets", a.testsets]
+                     "--train-log", a.train_log, "--run-log", a.run_log, "--testsets", a.testsets]
+        for p in a.render_stats:
+            argv_card += ["--render-stats", p]
         for e in evals:
             argv_card += ["--eval", e]
         if a.notes:
