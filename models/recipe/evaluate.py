@@ -187,35 +187,53 @@ def run_pocketsphinx(entries: List[dict], jobs: int, cached: Optional[Dict[str, 
 # ---------------------------------------------------------------- plots and table
 
 def plot_wer_latency(rows: List[dict], path: str, set_name: str):
+    """WER against mean algorithmic latency: one panel for set_name, or one per set for
+    "all"; each model's beta sweep as a curve, the peer (no latency figure) as a dashed line."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    by_model: Dict[str, List[dict]] = {}
-    multi = len({(r.get("search"), bool(r.get("lm"))) for r in rows if r["model"] != "pocketsphinx"}) > 1
+    names = []
     for r in rows:
-        if r["set"] == set_name and r["model"] != "pocketsphinx":
-            key = r["model"]
-            if multi:
-                key += f" [{r.get('search')}{' + LM' if r.get('lm') else ''}]"
-            by_model.setdefault(key, []).append(r)
-    for name, rs in sorted(by_model.items()):
-        rs = sorted(rs, key=lambda r: r["lat_mean_ms"])
-        xs, ys = [r["lat_mean_ms"] for r in rs], [r["wer"] for r in rs]
-        if len(rs) > 1:
-            ax.plot(xs, ys, "o-", label=f"{name} (beta sweep)")
-            for r in rs:
-                ax.annotate(f"\u03b2={r['beta']:g}", (r["lat_mean_ms"], r["wer"]), fontsize=7,
-                            textcoords="offset points", xytext=(4, 4))
-        else:
-            ax.plot(xs, ys, "s", markersize=8, label=name)
-    ax.set_xlabel("mean algorithmic latency (ms)")
-    ax.set_ylabel("WER (%)")
-    ax.set_title(f"WER vs latency: {set_name}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        if r["set"] not in names:
+            names.append(r["set"])
+    names = names if set_name == "all" else [set_name]
+    cols = min(2, len(names))
+    nrows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(6 * cols, 4.2 * nrows), squeeze=False)
+    multi = len({(r.get("search"), bool(r.get("lm"))) for r in rows if r["model"] != "pocketsphinx"}) > 1
+    styles = {}
+    for n, (sname, ax) in enumerate(zip(names, axes.flat)):
+        by_model: Dict[str, List[dict]] = {}
+        for r in rows:
+            if r["set"] == sname and r["model"] != "pocketsphinx":
+                key = r["model"]
+                if multi:
+                    key += f" [{r.get('search')}{' + LM' if r.get('lm') else ''}]"
+                by_model.setdefault(key, []).append(r)
+        for name, rs in sorted(by_model.items()):
+            rs = sorted(rs, key=lambda r: r["lat_mean_ms"])
+            xs, ys = [r["lat_mean_ms"] for r in rs], [r["wer"] for r in rs]
+            color = styles.setdefault(name, f"C{len(styles) % 10}")
+            if len(rs) > 1:
+                ax.plot(xs, ys, "o-", color=color, label=f"{name} (beta sweep)")
+                for r in rs:
+                    ax.annotate(f"\u03b2={r['beta']:g}", (r["lat_mean_ms"], r["wer"]), fontsize=7,
+                                textcoords="offset points", xytext=(4, 4))
+            else:
+                ax.plot(xs, ys, "s", color=color, markersize=8, label=name)
+        for r in rows:
+            if r["set"] == sname and r["model"] == "pocketsphinx":
+                ax.axhline(r["wer"], color="gray", linestyle="--", label="pocketsphinx")
+        ax.set_xlabel("mean algorithmic latency (ms)")
+        ax.set_ylabel("WER (%)")
+        ax.set_title(f"WER vs latency: {sname}")
+        ax.grid(alpha=0.3)
+        if n == 0:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=100 if len(names) > 1 else 120)
     plt.close(fig)
 
 
@@ -308,7 +326,8 @@ def main(argv=None):
     ap.add_argument("--peer-jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--limit", type=int, default=0, help="first N utterances of each set")
     ap.add_argument("--batch-seconds", type=float, default=600.0)
-    ap.add_argument("--plot-set", default=None, help="set for the WER-latency plot (default first)")
+    ap.add_argument("--plot-set", default=None,
+                    help="set for the WER-latency plot (default first; all: a panel per set)")
     ap.add_argument("--plot-utt", type=int, default=0, help="utterance index for lookahead.png")
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="")
@@ -388,6 +407,8 @@ def main(argv=None):
     plot_set = a.plot_set or next(iter(sets))
     if a.model:
         plot_wer_latency(rows, os.path.join(a.out, "wer_latency.png"), plot_set)
+    if plot_set == "all":
+        plot_set = next(iter(sets))
     if ancat_model is not None and sets[plot_set]:
         ents = sets[plot_set]
         plot_lookahead(ancat_model[0], ancat_model[1], ents[min(a.plot_utt, len(ents) - 1)],

@@ -247,7 +247,7 @@ def evaluate_tests(a, work: str, sets: Dict[str, str], search: str, lm: Optional
     argv = ["--model", f"causal={a.causal}", "--model", f"fixed={a.fixed}",
             "--model", f"ancat={a.ancat}", "--device", "cpu", "--betas", a.betas,
             "--search", search, "--beam", str(a.beam), "--out", out,
-            "--plot-set", next(iter(sets)), "--plot-utt", str(a.plot_utt)] + set_args(sets)
+            "--plot-set", "all", "--plot-utt", str(a.plot_utt)] + set_args(sets)
     if a.limit:
         argv += ["--limit", str(a.limit)]
     if a.peer_hyps and os.path.exists(a.peer_hyps):
