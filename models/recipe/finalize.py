@@ -72,6 +72,17 @@ def folder_bytes(d: str) -> int:
                if os.path.isfile(os.path.join(d, f)))
 
 
+def repo_relative(x):
+    """Paths under the repository written relative to it (eval.json is committed)."""
+    if isinstance(x, str) and x.startswith(REPO + os.sep):
+        return os.path.relpath(x, REPO)
+    if isinstance(x, dict):
+        return {k: repo_relative(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [repo_relative(v) for v in x]
+    return x
+
+
 def read_jsonl(path: str) -> List[dict]:
     return [json.loads(ln) for ln in open(path, encoding="utf-8") if ln.strip()]
 
@@ -194,6 +205,18 @@ def fit_lm(path: str, budget: int, work: str) -> dict:
     return {**info, "file": None, "prune_threshold": None,
             "why": f"{uni} unigrams: even at threshold {PRUNE_THRESHOLDS[-1]:g} it is "
                    f"{os.path.getsize(out) / MB:.1f} MB > {budget / MB:.1f} MB"}
+
+
+def lm_perplexity(c: dict, dev: dict) -> dict:
+    """Perplexity and OOV rate of a fitted candidate on the dev set's text (compile-lm)."""
+    if c.get("file"):
+        from corpus.lm import perplexity
+        text = [e["text"] for m in dev["manifests"] for e in read_jsonl(m)]
+        try:
+            c["dev_text"] = perplexity(c["file"], text)
+        except Exception as ex:  # IRSTLM missing or failing: the tuning still decides
+            c["dev_text"] = {"error": str(ex)[:200]}
+    return c
 
 
 def lm_budget(a) -> int:
@@ -365,7 +388,10 @@ def protocol_md(a, info: dict) -> str:
             lines.append(f"  - `{os.path.relpath(c['source'], REPO)}` ({c['source_bytes'] / MB:.1f} MB)"
                          + (f" pruned with IRSTLM prune-lm at threshold {c['prune_threshold']:g} to "
                             f"{c['bytes'] / MB:.2f} MB (n-gram counts {c.get('counts')})"
-                            if c["prune_threshold"] else " used as is"))
+                            if c["prune_threshold"] else " used as is")
+                         + (f"; dev-text perplexity {c['dev_text']['ppl']}, OOV rate "
+                            f"{100 * c['dev_text'].get('oov_rate', 0):.1f}%"
+                            if c.get("dev_text", {}).get("ppl") else ""))
         else:
             lines.append(f"  - `{os.path.relpath(c['source'], REPO)}` ({c['source_bytes'] / MB:.1f} MB) "
                          f"dropped: {c['why']}")
@@ -445,7 +471,8 @@ def main(argv=None):
             if os.path.exists(os.path.join(a.testsets, f"{s}.jsonl"))}
     dev = T.run("dev", build_dev, a, a.work)
     budget = lm_budget(a)
-    lms = T.run("lm", lambda: [fit_lm(p, budget, os.path.join(a.work, "lm")) for p in a.lm])
+    lms = T.run("lm", lambda: [lm_perplexity(fit_lm(p, budget, os.path.join(a.work, "lm")), dev)
+                               for p in a.lm])
     fitting = [c for c in lms if c.get("file")]
     tuning = T.run("tune", tune, a, a.work, dev, fitting)
     best = tuning["best"]
@@ -483,7 +510,7 @@ def main(argv=None):
             argv_card += ["--notes", a.notes]
         card.main(argv_card)
         with open(os.path.join(staging, "eval.json"), "w") as f:
-            json.dump(info, f, indent=1, default=str)
+            json.dump(repo_relative(info), f, indent=1, default=str)
     T.run("card", write_card)
     write_card()  # again, so the card's stage list includes the card stage itself
 
