@@ -254,7 +254,8 @@ def targets_section(rows: List[dict], name: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def limits_section(rows: List[dict], name: str, render_stats: List[str], mj: dict) -> str:
+def limits_section(rows: List[dict], name: str, render_stats: List[str], mj: dict,
+                   model_dir: str = "") -> str:
     """What the numbers say the model can and cannot do (facts from the files; a person's
     reading of them goes in --notes)."""
     out = []
@@ -275,9 +276,12 @@ def limits_section(rows: List[dict], name: str, render_stats: List[str], mj: dic
     out.append("- English only, 16 kHz input; numbers, times and dates come out as words "
                "(spoken form), lower case, no punctuation.")
     if mj.get("lm"):
-        out.append("- Shallow fusion with a word n-gram LM built from the recipe's text: words "
-                   "the LM does not know (many names) are penalized, so rare names are often "
-                   "misrecognized.")
+        from corpus.lm import arpa_counts
+        lm_path = os.path.join(model_dir, mj["lm"]["file"])
+        n = arpa_counts(lm_path).get(1) if os.path.exists(lm_path) else None
+        out.append(f"- Beam search fuses a word n-gram LM ({n} words) built from the recipe's "
+                   "text; a word outside it (e.g. a rare name) can still be spelled from "
+                   "word pieces but pays an out-of-vocabulary penalty.")
     return "\n".join(out) + "\n"
 
 
@@ -350,7 +354,7 @@ def main(argv=None):
         md += [open(a.notes).read().rstrip(), ""]
     if rows:
         md += ["## What it can and cannot do (measured)", "",
-               limits_section(rows, a.name, a.render_stats, mj)]
+               limits_section(rows, a.name, a.render_stats, mj, a.model)]
     if a.render_stats or a.run_log or a.train_log:
         md += ["## Training data", "", data_section(a.render_stats, a.run_log, a.train_log)]
     md += ["## Held-out voices and test sets", "", heldout_section(a.testsets)]

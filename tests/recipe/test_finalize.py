@@ -194,3 +194,15 @@ def test_card_data_and_training_sections_read_the_run_files(tmp_path):
     assert "step 756, 4.0 min trained (2 training slice(s))" in t
     assert "214.5 h" in t
     assert "RNN-T loss 2.00" in t and "[0.5, 0.5]" in t
+
+
+def test_card_limits_state_the_measured_numbers(tmp_path):
+    (tmp_path / "lm.arpa").write_text(ARPA)
+    rows = _rows() + [{"model": "ancat", "set": "ps_testdata", "wer": 60.0, "cer": 30.0,
+                       "beta": 0.0, "search": "beam", "lm": True},
+                      {"model": "pocketsphinx", "set": "ps_testdata", "wer": 20.8, "cer": 12.0,
+                       "beta": None}]
+    t = card.limits_section(rows, "ancat", [], {"lm": {"file": "lm.arpa"}}, str(tmp_path))
+    assert "Unseen synthetic voices (held out): WER test_va 20.5%." in t
+    assert "Real recordings: WER ps_testdata 60.0% (pocketsphinx 20.8%)." in t
+    assert "n-gram LM (4 words)" in t
