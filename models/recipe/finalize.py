@@ -207,6 +207,27 @@ def fit_lm(path: str, budget: int, work: str) -> dict:
                    f"{os.path.getsize(out) / MB:.1f} MB > {budget / MB:.1f} MB"}
 
 
+def vocab_prune(path: str, keep: int, out: str) -> str:
+    """The ARPA restricted to its `keep` most probable words (unigram probability; <s>, </s>
+    and <unk> always kept): every n-gram with another word is dropped, so the size saved on
+    rare unigrams can go to more bigrams and trigrams. Back-off weights are kept as they are
+    (the dropped words' mass is simply lost), which shallow fusion tolerates."""
+    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(path):
+        return out
+    from corpus.mix_lm import read_arpa, write_arpa
+    probs, bows = read_arpa(path)
+    special = {"<s>", "</s>", "<unk>"}
+    ranked = sorted((lp, w[0]) for w, lp in probs[1].items() if w[0] not in special)[::-1]
+    vocab = {w for _, w in ranked[:keep]} | {w[0] for w in probs[1] if w[0] in special}
+    probs = [None] + [{g: lp for g, lp in p.items() if all(x in vocab for x in g)}
+                      for p in probs[1:]]
+    bows = [None] + [{g: b for g, b in bw.items() if g in probs[n]}
+                     for n, bw in enumerate(bows[1:], 1)]
+    write_arpa(probs, bows, out + ".tmp")
+    os.replace(out + ".tmp", out)
+    return out
+
+
 def lm_perplexity(c: dict, dev: dict) -> dict:
     """Perplexity and OOV rate of a fitted candidate on the dev set's text (compile-lm)."""
     if c.get("file"):
@@ -428,6 +449,9 @@ def main(argv=None):
                     help="pocketsphinx hypotheses JSONL (default: TESTSETS/pocketsphinx.hyps.jsonl)")
     ap.add_argument("--lm", action="append", default=None,
                     help="candidate ARPA LM (repeat); default work/lm.blend.arpa and work/lm.arpa")
+    ap.add_argument("--lm-vocab", action="append", default=None,
+                    help="PATH:WORDS: also a candidate restricted to PATH's WORDS most probable "
+                         "words (then pruned to fit); default work/lm.blend.arpa:40000")
     ap.add_argument("--max-mb", type=float, default=25.0, help="folder size limit, 10^6 bytes")
     ap.add_argument("--reserve-kb", type=float, default=500.0,
                     help="room kept for MODEL_CARD.md, eval.json and the plots")
@@ -459,6 +483,9 @@ def main(argv=None):
     a.run_log = a.run_log or os.path.join(beside, "run.log")
     a.peer_hyps = a.peer_hyps or os.path.join(a.testsets, "pocketsphinx.hyps.jsonl")
     a.lm = a.lm or [os.path.join(W, "lm.blend.arpa"), os.path.join(W, "lm.arpa")]
+    if a.lm_vocab is None:
+        a.lm_vocab = [os.path.join(W, "lm.blend.arpa") + ":40000"]
+    a.lm_vocab = [v for v in a.lm_vocab if v]  # --lm-vocab "" disables
     for d in (a.ancat, a.causal, a.fixed):
         if not os.path.exists(os.path.join(d, "model.json")):
             raise SystemExit(f"finalize: {d}/model.json missing")
@@ -471,8 +498,16 @@ def main(argv=None):
             if os.path.exists(os.path.join(a.testsets, f"{s}.jsonl"))}
     dev = T.run("dev", build_dev, a, a.work)
     budget = lm_budget(a)
-    lms = T.run("lm", lambda: [lm_perplexity(fit_lm(p, budget, os.path.join(a.work, "lm")), dev)
-                               for p in a.lm])
+    def lm_stage():
+        srcs = list(a.lm)
+        d = os.path.join(a.work, "lm")
+        os.makedirs(d, exist_ok=True)
+        for spec in a.lm_vocab or []:  # PATH:WORDS, a vocabulary-pruned candidate
+            p, _, n = spec.rpartition(":")
+            srcs.append(vocab_prune(p, int(n), os.path.join(
+                d, f"{os.path.splitext(os.path.basename(p))[0]}.v{int(n) // 1000}k.arpa")))
+        return [lm_perplexity(fit_lm(p, budget, d), dev) for p in srcs]
+    lms = T.run("lm", lm_stage)
     fitting = [c for c in lms if c.get("file")]
     tuning = T.run("tune", tune, a, a.work, dev, fitting)
     best = tuning["best"]

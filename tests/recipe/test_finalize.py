@@ -206,3 +206,14 @@ def test_card_limits_state_the_measured_numbers(tmp_path):
     assert "Unseen synthetic voices (held out): WER test_va 20.5%." in t
     assert "Real recordings: WER ps_testdata 60.0% (pocketsphinx 20.8%)." in t
     assert "n-gram LM (4 words)" in t
+
+
+def test_vocab_prune_keeps_the_most_probable_words_and_their_ngrams(tmp_path):
+    p = tmp_path / "lm.arpa"
+    p.write_text(ARPA)
+    out = F.vocab_prune(str(p), 1, str(tmp_path / "v.arpa"))
+    from corpus.mix_lm import read_arpa
+    probs, bows = read_arpa(out)
+    assert set(probs[1]) == {("<s>",), ("</s>",), ("the",)}
+    assert set(probs[2]) == {("<s>", "the")}
+    assert probs[1][("the",)] == -0.5 and bows[1][("the",)] == -0.2
