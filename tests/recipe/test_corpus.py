@@ -145,6 +145,17 @@ def test_heldout_guard_checks_command_lines_too():
                     "/tmp/none", "/tmp/none", "train", "/")
 
 
+def test_heldout_guard_ignores_paths_and_text():
+    """A temporary folder or a sentence that happens to contain "us3" is not a voice."""
+    env = V.Env("/opt/tts")
+    pros = {"rate": 1.0, "pitch": 1.0}
+    for v in (V.Voice("mbrola", "mb-pl1-en"), V.Voice("pico", "en-US"), V.Voice("flite", "slt")):
+        argv = V.command(env, v, "the bus3 left", "/tmp/rc_xus3y/uc1.wav", pros)
+        V.check_allowed(v, "train", argv)
+    with pytest.raises(V.HeldOutVoiceError):
+        V.check_allowed(V.Voice("pico", "en-US"), "train", ["pico2wave", "-l", "en-GB", "x"])
+
+
 def test_commands_carry_prosody():
     env = V.Env("/opt/tts")
     pros = {"rate": 1.2, "pitch": 0.9}

@@ -45,12 +45,24 @@ def is_heldout(v: Voice) -> bool:
     return (v.engine, base) in HELDOUT or any(t in v.name for t in HELDOUT_TOKENS)
 
 
+def _voice_args(argv: list[str]) -> list[str]:
+    """The parts of a command line that pick a voice: the program's name (flite links one
+    voice per binary) and the values of -v / -l. Not file paths or the text: a random
+    temporary folder name or a sentence may contain "us3" by chance (one did, and stopped a
+    rendering pass on the GPU box)."""
+    if not argv:
+        return []
+    out = [os.path.basename(argv[0])]
+    out += [b for a, b in zip(argv, argv[1:]) if a in ("-v", "-l", "--voice", "--lang")]
+    return out
+
+
 def check_allowed(v: Voice, split: str, argv: list[str] | None = None) -> None:
     """Raise HeldOutVoiceError if a held-out voice (or a command naming one) would render
     anything but a test split."""
     if split.startswith("test"):
         return
-    if is_heldout(v) or (argv and any(t in a for a in argv for t in HELDOUT_TOKENS)):
+    if is_heldout(v) or any(t in a for a in _voice_args(argv or []) for t in HELDOUT_TOKENS):
         raise HeldOutVoiceError(f"voice {v.engine}/{v.name} is held out; refusing split {split!r}")
 
 
