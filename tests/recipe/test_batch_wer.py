@@ -1,0 +1,41 @@
+"""batch_wer.py drives the C++ ancat-batch and scores it like evaluate.py does.
+
+Needs the built binary: ctest passes its path in ANCAT_BATCH (skipped when run by hand without).
+"""
+import json
+import os
+
+import pytest
+
+import batch_wer as B
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("ANCAT_BATCH", "")
+
+
+@pytest.mark.skipif(not (BIN and os.path.exists(BIN)), reason="ANCAT_BATCH not built")
+def test_scores_every_file_per_compute_type(tmp_path, capfd):
+    audio = os.path.join(ROOT, "tests", "data", "audio")
+    man = tmp_path / "set.jsonl"
+    rows = [{"audio": os.path.join(audio, "speech_16k.wav"), "duration": 2.685,
+             "text": "what do i here seek"},
+            {"audio": os.path.join(audio, "speech2_16k.wav"), "duration": 2.115,
+             "text": "what a spiteful thing i am"}]
+    man.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "r.json"
+    B.main(["--batch", BIN, "--model", os.path.join(ROOT, "tests", "data", "tiny-model"),
+            "--set", f"s={man}", "--compute-type", "f32", "--decoding", "greedy,beam",
+            "--no-lm", "--out", str(out)])
+    res = json.load(open(out))
+    assert [(r["decoding"], r["compute_type"]) for r in res] == [("greedy", "f32"), ("beam", "f32")]
+    for r in res:
+        # the tiny model is random: its WER means nothing, but every file was decoded and scored
+        assert r["utts"] == 2 and r["words"] == 11 and r["failed_files"] == 0
+        assert 0 <= r["cer"] and r["wer"] >= 0
+
+
+def test_a_failing_binary_is_reported(tmp_path):
+    man = tmp_path / "set.jsonl"
+    man.write_text(json.dumps({"audio": "/nonexistent.wav", "duration": 1.0, "text": "x"}) + "\n")
+    with pytest.raises(SystemExit, match="failed"):
+        B.main(["--batch", "/bin/false", "--model", "/nonexistent", "--set", f"s={man}"])
