@@ -25,8 +25,15 @@ MSG
   model=tests/data/tiny-model
 fi
 
-sample=tests/data/audio/speech_16k.wav   # LibriSpeech 2414-128291-0003, CC BY 4.0
-reference="what do i here seek"
+# Audio no model here was trained on: three voice-assistant requests, each spoken by one of the
+# voices held out of training (the first request of each in the held-out test set), and a
+# real recording of a LibriSpeech speaker held out as the real-speech dev split.
+samples=(
+  "tests/data/audio/heldout_rab_diphone.wav|okay what's the humidity in vancouver|festival rab_diphone (held-out voice)"
+  "tests/data/audio/heldout_mbrola_us3.wav|text missus verdun i'm running late|mbrola us3 (held-out voice)"
+  "tests/data/audio/heldout_pico_en_gb.wav|could you i need to call jim|pico en-GB (held-out voice)"
+  "tests/data/audio/real_dev_3005.wav|the stillness was awful creepy and uncomfortable|real speech, LibriSpeech 3005 (held out)"
+)
 
 work=$(mktemp -d)
 server_pid=""
@@ -58,14 +65,18 @@ echo "== server at $address: health and model"
 "${client[@]}" health
 "${client[@]}" info
 
-echo
-echo "== streaming $sample in real time (reference: \"$reference\")"
-echo "   partial and final results (stderr), then the transcript (last line of stdout):"
-transcript=$("${client[@]}" stream "$sample" | tail -n 1)
-echo "transcript: $transcript"
+for entry in "${samples[@]}"; do
+  IFS='|' read -r sample reference what <<<"$entry"
+  echo
+  echo "== streaming $sample in real time: $what"
+  echo "   partial and final results (stderr), then the transcript (last line of stdout):"
+  transcript=$("${client[@]}" stream "$sample" | tail -n 1)
+  echo "reference:  $reference"
+  echo "transcript: $transcript"
+done
 
 echo
-echo "== the same file in one Recognize call"
+echo "== the last file again, in one Recognize call"
 "${client[@]}" recognize "$sample" 2>/dev/null | tail -n 1 | sed 's/^/transcript: /'
 
 echo
