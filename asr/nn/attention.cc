@@ -60,14 +60,34 @@ ANCAT_MULTIVERSION void AttendOne(const AttentionDims& dims, const float* q, con
   }
 }
 
+// Adds sum_c q[c] * column_c[r] to ss[r] for r < m (columns `cap` apart, q pre-scaled). `m`
+// may be rounded up past the window (to whole vectors) where the columns have room: the extra
+// scores are never read, and no scalar remainder loop runs.
+template <typename T>
+inline __attribute__((always_inline)) void ScoreRun(const float* qs, int dh, const T* col0, int64_t cap, int m,
+                                                    float* ss) {
+  int i = 0;
+  for (; i + 4 <= dh; i += 4) {  // four channels per pass over the scores
+    const float q0 = qs[i], q1 = qs[i + 1], q2 = qs[i + 2], q3 = qs[i + 3];
+    const T *c0 = col0 + i * cap, *c1 = c0 + cap, *c2 = c1 + cap, *c3 = c2 + cap;
+    for (int r = 0; r < m; ++r) ss[r] += q0 * Load(c0[r]) + q1 * Load(c1[r]) + q2 * Load(c2[r]) + q3 * Load(c3[r]);
+  }
+  for (; i < dh; ++i) {
+    const T* col = col0 + i * cap;
+    for (int r = 0; r < m; ++r) ss[r] += qs[i] * Load(col[r]);
+  }
+}
+
 // Transposed keys: the window's scores for all its slots at once (vertical FMAs over the ring
 // slots the window covers: one run, or two where it wraps), in position order. Only the
 // window is scored: in offline runs the ring holds a whole round of frames, many times the
-// window. Values are rows as in AttendOne.
+// window. Scores of head h start at scores + h * ns (ns >= n + 15: a padded second run may
+// end 15 past the window); qs holds dh
+// floats of scratch. Values are rows as in AttendOne.
 template <typename T>
 ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float* q, const T* keys_t,
                                          const T* values, int64_t stride, int64_t cap, int64_t lo, int n,
-                                         float* out, float* scores) {
+                                         float* out, float* scores, int ns, float* qs) {
   const int dh = dims.head_dim, heads = dims.num_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   const int64_t start = lo % cap;
@@ -77,26 +97,21 @@ ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float*
     int64_t slot;
     int count, offset;
   } runs[2] = {{start, n1, 0}, {0, n - n1, n1}};
+  constexpr int kVec = 16;
   for (int h = 0; h < heads; ++h) {
-    float* sh = scores + h * n;
-    for (int j = 0; j < n; ++j) sh[j] = 0;
+    float* sh = scores + h * ns;
+    for (int j = 0; j < ns; ++j) sh[j] = 0;
     const T* kh = keys_t + static_cast<int64_t>(h * dh) * cap;
-    const float* qh = q + h * dh;
+    for (int i = 0; i < dh; ++i) qs[i] = q[h * dh + i] * scale;
     for (const auto& run : runs) {
-      float* ss = sh + run.offset;
-      const int m = run.count;
-      int i = 0;
-      for (; i + 4 <= dh; i += 4) {  // four channels per pass over the scores
-        const float q0 = qh[i] * scale, q1 = qh[i + 1] * scale, q2 = qh[i + 2] * scale, q3 = qh[i + 3] * scale;
-        const T *c0 = kh + i * cap + run.slot, *c1 = c0 + cap, *c2 = c1 + cap, *c3 = c2 + cap;
-        for (int r = 0; r < m; ++r) {
-          ss[r] += q0 * Load(c0[r]) + q1 * Load(c1[r]) + q2 * Load(c2[r]) + q3 * Load(c3[r]);
-        }
-      }
-      for (; i < dh; ++i) {
-        const float qi = qh[i] * scale;
-        const T* col = kh + i * cap + run.slot;
-        for (int r = 0; r < m; ++r) ss[r] += qi * Load(col[r]);
+      if (run.count == 0) continue;
+      // Whole vectors where the ring's columns extend that far. The padding lands past the
+      // window: a first run that wraps ends at the ring's end and is never padded.
+      const int padded = (run.count + kVec - 1) / kVec * kVec;
+      if (run.slot + padded <= cap) {
+        ScoreRun(qs, dh, kh + run.slot, cap, padded, sh + run.offset);
+      } else {
+        ScoreRun(qs, dh, kh + run.slot, cap, run.count, sh + run.offset);
       }
     }
     internal::Softmax(sh, n);
@@ -111,7 +126,7 @@ ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float*
     const T* v1 = values + r * stride;
     if (++r == cap) r = 0;
     for (int h = 0; h < heads; ++h) {
-      const float p0 = scores[h * n + j], p1 = scores[h * n + j + 1];
+      const float p0 = scores[h * ns + j], p1 = scores[h * ns + j + 1];
       float* oh = out + h * dh;
       const T *a = v0 + h * dh, *b = v1 + h * dh;
       for (int i = 0; i < dh; ++i) oh[i] += p0 * Load(a[i]) + p1 * Load(b[i]);
@@ -121,7 +136,7 @@ ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float*
     const T* v = values + r * stride;
     if (++r == cap) r = 0;
     for (int h = 0; h < heads; ++h) {
-      const float p = scores[h * n + j];
+      const float p = scores[h * ns + j];
       float* oh = out + h * dh;
       const T* vh = v + h * dh;
       for (int i = 0; i < dh; ++i) oh[i] += p * Load(vh[i]);
@@ -136,11 +151,14 @@ void AttendT(const AttentionDims& dims, const float* q, int64_t q_stride, int nu
   thread_local std::vector<const T*> rows;
   const T* keys = static_cast<const T*>(kv.keys);
   if (kv.keys_transposed) {
+    thread_local std::vector<float> qs;
+    if (qs.size() < static_cast<size_t>(dims.head_dim)) qs.resize(dims.head_dim);
     for (int i = 0; i < num_queries; ++i) {
       const int n = static_cast<int>(hi[i] - lo[i] + 1);
-      if (scores.size() < static_cast<size_t>(n) * dims.num_heads) scores.resize(static_cast<size_t>(n) * dims.num_heads);
+      const int ns = (n + 15) / 16 * 16 + 16;  // per-head stride: room for whole-vector score runs
+      if (scores.size() < static_cast<size_t>(ns) * dims.num_heads) scores.resize(static_cast<size_t>(ns) * dims.num_heads);
       AttendTransposed<T>(dims, q + i * q_stride, keys, static_cast<const T*>(kv.values), kv.stride, kv.capacity, lo[i],
-                          n, out + i * out_stride, scores.data());
+                          n, out + i * out_stride, scores.data(), ns, qs.data());
     }
     return;
   }
