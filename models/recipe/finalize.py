@@ -405,7 +405,17 @@ def protocol_md(a, info: dict) -> str:
              "- **LM size**: the folder must stay within "
              f"{a.max_mb:g} MB; candidates:"]
     for c in lms:
-        if c.get("file"):
+        if c.get("vocab_from"):
+            lines.append(f"  - `{os.path.relpath(c['vocab_from'], REPO)}` restricted to its "
+                         f"{c['vocab_words']} most probable words ({c['source_bytes'] / MB:.1f} MB)"
+                         + (f", pruned with IRSTLM prune-lm at threshold {c['prune_threshold']:g} "
+                            f"to {c['bytes'] / MB:.2f} MB (n-gram counts {c.get('counts')})"
+                            if c.get("prune_threshold") else "" if c.get("file") else
+                            f": dropped: {c.get('why')}")
+                         + (f"; dev-text perplexity {c['dev_text']['ppl']}, OOV rate "
+                            f"{100 * c['dev_text'].get('oov_rate', 0):.1f}%"
+                            if c.get("dev_text", {}).get("ppl") else ""))
+        elif c.get("file"):
             lines.append(f"  - `{os.path.relpath(c['source'], REPO)}` ({c['source_bytes'] / MB:.1f} MB)"
                          + (f" pruned with IRSTLM prune-lm at threshold {c['prune_threshold']:g} to "
                             f"{c['bytes'] / MB:.2f} MB (n-gram counts {c.get('counts')})"
@@ -499,14 +509,15 @@ def main(argv=None):
     dev = T.run("dev", build_dev, a, a.work)
     budget = lm_budget(a)
     def lm_stage():
-        srcs = list(a.lm)
+        srcs = [(p, {}) for p in a.lm]
         d = os.path.join(a.work, "lm")
         os.makedirs(d, exist_ok=True)
         for spec in a.lm_vocab or []:  # PATH:WORDS, a vocabulary-pruned candidate
             p, _, n = spec.rpartition(":")
-            srcs.append(vocab_prune(p, int(n), os.path.join(
-                d, f"{os.path.splitext(os.path.basename(p))[0]}.v{int(n) // 1000}k.arpa")))
-        return [lm_perplexity(fit_lm(p, budget, d), dev) for p in srcs]
+            srcs.append((vocab_prune(p, int(n), os.path.join(
+                d, f"{os.path.splitext(os.path.basename(p))[0]}.v{int(n) // 1000}k.arpa")),
+                {"vocab_from": p, "vocab_words": int(n)}))
+        return [lm_perplexity({**fit_lm(p, budget, d), **extra}, dev) for p, extra in srcs]
     lms = T.run("lm", lm_stage)
     fitting = [c for c in lms if c.get("file")]
     tuning = T.run("tune", tune, a, a.work, dev, fitting)
