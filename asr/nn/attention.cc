@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "asr/nn/internal/simd.h"
@@ -78,11 +79,35 @@ inline __attribute__((always_inline)) void ScoreRun(const float* qs, int dh, con
   }
 }
 
+// Scores of up to 48 consecutive slots (three 16-float vectors) over all dh channels (dh even),
+// accumulated in registers with two partial sums per vector (even and odd channels), so the
+// adds do not wait on each other or on stores. Reads 48 slots of every column: the caller
+// checks they lie inside the ring; results past the window are never read.
+typedef float Vec16 __attribute__((vector_size(64), aligned(4)));
+inline __attribute__((always_inline)) void Score48(const float* qs, int dh, const float* col0, int64_t cap,
+                                                   float* ss) {
+  Vec16 e0 = {}, e1 = {}, e2 = {}, o0 = {}, o1 = {}, o2 = {};
+  for (int i = 0; i + 2 <= dh; i += 2) {
+    const float* c = col0 + i * cap;
+    const float* d = c + cap;
+    const float qa = qs[i], qb = qs[i + 1];
+    e0 += qa * *reinterpret_cast<const Vec16*>(c);
+    e1 += qa * *reinterpret_cast<const Vec16*>(c + 16);
+    e2 += qa * *reinterpret_cast<const Vec16*>(c + 32);
+    o0 += qb * *reinterpret_cast<const Vec16*>(d);
+    o1 += qb * *reinterpret_cast<const Vec16*>(d + 16);
+    o2 += qb * *reinterpret_cast<const Vec16*>(d + 32);
+  }
+  *reinterpret_cast<Vec16*>(ss) = e0 + o0;
+  *reinterpret_cast<Vec16*>(ss + 16) = e1 + o1;
+  *reinterpret_cast<Vec16*>(ss + 32) = e2 + o2;
+}
+
 // Transposed keys: the window's scores for all its slots at once (vertical FMAs over the ring
 // slots the window covers: one run, or two where it wraps), in position order. Only the
 // window is scored: in offline runs the ring holds a whole round of frames, many times the
-// window. Scores of head h start at scores + h * ns (ns >= n + 15: a padded second run may
-// end 15 past the window); qs holds dh
+// window. Scores of head h start at scores + h * ns (ns >= n + 47: a padded run, or Score48,
+// may write past the window); qs holds dh
 // floats of scratch. Values are rows as in AttendOne.
 template <typename T>
 ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float* q, const T* keys_t,
@@ -108,6 +133,13 @@ ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float*
       // Whole vectors where the ring's columns extend that far. The padding lands past the
       // window: a first run that wraps ends at the ring's end and is never padded.
       const int padded = (run.count + kVec - 1) / kVec * kVec;
+      if constexpr (std::is_same_v<T, float>) {
+        // Offline rings are longer than the window: one register-blocked pass (f32 keys).
+        if (run.count <= 48 && run.slot + 48 <= cap && dh % 2 == 0) {
+          Score48(qs, dh, kh + run.slot, cap, sh + run.offset);
+          continue;
+        }
+      }
       if (run.slot + padded <= cap) {
         ScoreRun(qs, dh, kh + run.slot, cap, padded, sh + run.offset);
       } else {
@@ -155,7 +187,9 @@ void AttendT(const AttentionDims& dims, const float* q, int64_t q_stride, int nu
     if (qs.size() < static_cast<size_t>(dims.head_dim)) qs.resize(dims.head_dim);
     for (int i = 0; i < num_queries; ++i) {
       const int n = static_cast<int>(hi[i] - lo[i] + 1);
-      const int ns = (n + 15) / 16 * 16 + 16;  // per-head stride: room for whole-vector score runs
+      // Per-head stride: room for whole-vector score runs (a run may write 15, or with
+      // Score48 up to 47, floats past the window).
+      const int ns = (n + 15) / 16 * 16 + 48;
       if (scores.size() < static_cast<size_t>(ns) * dims.num_heads) scores.resize(static_cast<size_t>(ns) * dims.num_heads);
       AttendTransposed<T>(dims, q + i * q_stride, keys, static_cast<const T*>(kv.values), kv.stride, kv.capacity, lo[i],
                           n, out + i * out_stride, scores.data(), ns, qs.data());
