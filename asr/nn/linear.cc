@@ -103,47 +103,95 @@ void QuantizeRows(const float* x, int x_stride, int rows, int n, int8_t* q, floa
   }
 }
 
+// Float bits -> an unsigned key with the same order (negative floats reversed), so min/max
+// reductions run on integers, which vectorize (float ones do not without -ffinite-math-only).
+inline __attribute__((always_inline)) uint32_t OrderKey(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+inline float FromOrderKey(uint32_t k) {
+  const uint32_t b = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+// Asymmetric u8 quantization of activation rows: the row's range [min(x, 0), max(x, 0)] in 255
+// steps, x ~ scale * (q - zero). Twice the resolution of symmetric s8 for one-sided rows
+// (SiLU outputs feeding ffn.w2 lie in [-0.28, max]). An all-zero row gets scale 0, q = zero = 0.
+ANCAT_MULTIVERSION
+void QuantizeRowsU8(const float* x, int x_stride, int rows, int n, uint8_t* q, float* scale, int32_t* zero) {
+  for (int r = 0; r < rows; ++r) {
+    const float* row = x + static_cast<size_t>(r) * x_stride;
+    uint32_t kmin = OrderKey(0.0f), kmax = kmin;
+    for (int i = 0; i < n; ++i) {
+      const uint32_t k = OrderKey(row[i]);
+      kmin = k < kmin ? k : kmin;
+      kmax = k > kmax ? k : kmax;
+    }
+    const float lo = FromOrderKey(kmin), hi = FromOrderKey(kmax);  // lo <= 0 <= hi
+    const float range = hi - lo;
+    const float inv = range > 0 ? 255.0f / range : 0.0f;
+    const int32_t z = static_cast<int32_t>(RoundNearest(-lo * inv));  // in [0, 255]
+    scale[r] = range / 255.0f;
+    zero[r] = z;
+    uint8_t* out = q + static_cast<size_t>(r) * n;
+    for (int j = 0; j < n; ++j) {
+      int32_t v = static_cast<int32_t>(RoundNearest(row[j] * inv)) + z;
+      v = v < 0 ? 0 : v;
+      v = v > 255 ? 255 : v;
+      out[j] = static_cast<uint8_t>(v);
+    }
+  }
+}
+
 // The s32 accumulators may share memory with the f32 outputs (written in place).
 typedef int32_t __attribute__((may_alias)) AliasedInt32;
 
-// y = epilogue(acc * scale_x[r] * scale_w[o] + b[o]), row by row.
+// y = epilogue((acc - zero_x[r] * wsum[o]) * scale_x[r] * scale_w[o] + b[o]), row by row:
+// acc = sum_i q_x[i] q_w[o, i], and x = scale_x (q_x - zero_x), so the zero point's share is
+// zero_x * sum_i q_w[o, i], subtracted exactly in s32.
 ANCAT_MULTIVERSION
-void Dequantize(const AliasedInt32* acc, int acc_stride, int rows, int out, const float* sx, const float* sw,
-                const float* b, Epilogue ep, float* y, int y_stride) {
+void Dequantize(const AliasedInt32* acc_rows, int acc_stride, int rows, int out, const float* sx, const int32_t* zx,
+                const float* sw, const int32_t* wsum, const float* b, Epilogue ep, float* y, int y_stride) {
   for (int r = 0; r < rows; ++r) {
-    const AliasedInt32* a = acc + static_cast<size_t>(r) * acc_stride;
+    const AliasedInt32* acc = acc_rows + static_cast<size_t>(r) * acc_stride;
     float* yr = y + static_cast<size_t>(r) * y_stride;
     const float s = sx[r];
+    const int32_t z = zx[r];
+    // Exact integer dot product of the centred quantized row with w's row o.
+    auto centred = [&](int o) { return static_cast<float>(acc[o] - z * wsum[o]); };
     // acc and y may be the same memory (in place): a[o] is read before y[o] is written, in
     // the same iteration, so there is no dependence between iterations (ivdep), and the
     // loops must not fall back to scalar code on the runtime overlap check.
     switch (ep) {
       case Epilogue::kNone:
 #pragma GCC ivdep
-        for (int o = 0; o < out; ++o) yr[o] = static_cast<float>(a[o]) * (s * sw[o]) + b[o];
+        for (int o = 0; o < out; ++o) yr[o] = centred(o) * (s * sw[o]) + b[o];
         break;
       case Epilogue::kRelu:
 #pragma GCC ivdep
-        for (int o = 0; o < out; ++o) yr[o] = std::max(static_cast<float>(a[o]) * (s * sw[o]) + b[o], 0.0f);
+        for (int o = 0; o < out; ++o) yr[o] = std::max(centred(o) * (s * sw[o]) + b[o], 0.0f);
         break;
       case Epilogue::kSilu:
 #pragma GCC ivdep
         for (int o = 0; o < out; ++o) {
-          const float v = static_cast<float>(a[o]) * (s * sw[o]) + b[o];
+          const float v = centred(o) * (s * sw[o]) + b[o];
           yr[o] = v / (1.0f + internal::Exp(-v));
         }
         break;
       case Epilogue::kTanh:
 #pragma GCC ivdep
         for (int o = 0; o < out; ++o) {
-          const float v = static_cast<float>(a[o]) * (s * sw[o]) + b[o];
+          const float v = centred(o) * (s * sw[o]) + b[o];
           const float e = internal::Exp(-2.0f * std::fabs(v));  // in (0, 1]: no overflow
           yr[o] = std::copysign((1.0f - e) / (1.0f + e), v);
         }
         break;
       case Epilogue::kAccumulate:
 #pragma GCC ivdep
-        for (int o = 0; o < out; ++o) yr[o] += static_cast<float>(a[o]) * (s * sw[o]) + b[o];
+        for (int o = 0; o < out; ++o) yr[o] += centred(o) * (s * sw[o]) + b[o];
         break;
     }
   }
@@ -172,9 +220,11 @@ struct Linear::Impl {
   ComputeType type = ComputeType::kF32;
   std::vector<float> w, b;
   memory bias_mem;
-  // kInt8: the weights quantized per output channel, [out, in] row-major, and their scales.
+  // kInt8: the weights quantized per output channel, [out, in] row-major, their scales and
+  // the sums of each output channel's quantized weights (for the activations' zero points).
   std::vector<int8_t> wq;
   std::vector<float> w_scale;
+  std::vector<int32_t> w_sum;
 
   struct Entry {
     dnnl::matmul prim;
@@ -198,7 +248,7 @@ std::shared_ptr<const Linear::Impl::Entry> Linear::Impl::Get(int rows, int xs, i
   const bool int8 = type == ComputeType::kInt8;
   const Dt dt = type == ComputeType::kBF16 ? Dt::bf16 : int8 ? Dt::s8 : Dt::f32;
   auto e = std::make_shared<Entry>();
-  e->src_md = memory::desc({rows, in}, dt, memory::dims{xs, 1});
+  e->src_md = memory::desc({rows, in}, int8 ? Dt::u8 : dt, memory::dims{xs, 1});
   // int8: plain s32 accumulators; scales, bias and the epilogue are applied by Dequantize
   // (oneDNN 2.6 has no per-row source scales, and runtime output scales or a per-row binary
   // post-op leave its fast brgemm kernels for gemm:jit or a reference kernel).
@@ -226,9 +276,7 @@ std::shared_ptr<const Linear::Impl::Entry> Linear::Impl::Get(int rows, int xs, i
     if (md == pd.weights_desc()) e->weights = mem;
   }
   if (!e->weights) {
-    // The plain weights are [out, in] row-major = a [in, out] matrix in "ba" order. For s8
-    // weights the packed layout also holds oneDNN's compensation for s8 sources, which this
-    // reorder computes.
+    // The plain weights are [out, in] row-major = a [in, out] matrix in "ba" order.
     memory plain = int8 ? memory({{in, out}, Dt::s8, Tag::ba}, Engine(), const_cast<int8_t*>(wq.data()))
                         : memory({{in, out}, Dt::f32, Tag::ba}, Engine(), w.data());
     memory packed_mem(pd.weights_desc(), Engine());
@@ -254,6 +302,10 @@ Linear::Linear(const float* weight, const float* bias, int out_dim, int in_dim, 
     impl_->wq.resize(impl_->w.size());
     impl_->w_scale.resize(out_dim);
     QuantizeRows(impl_->w.data(), in_dim, out_dim, in_dim, impl_->wq.data(), impl_->w_scale.data());
+    impl_->w_sum.assign(out_dim, 0);
+    for (int o = 0; o < out_dim; ++o) {
+      for (int i = 0; i < in_dim; ++i) impl_->w_sum[o] += impl_->wq[static_cast<size_t>(o) * in_dim + i];
+    }
   }
 }
 
@@ -329,16 +381,17 @@ void Linear::ForwardInt8(const float* x, int x_stride, int rows, float* y, int y
   const int team = omp_get_max_threads();
   const bool alone = team > 1 && 2.0 * rows * im.in * im.out < kMinFlopsForThreads;
   if (alone) omp_set_num_threads(1);
-  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<uint8_t> xq;
   thread_local std::vector<float> sx;
-  thread_local std::vector<int32_t> acc;
+  thread_local std::vector<int32_t> zx, acc;
   for (int r0 = 0, n = 0; r0 < rows; r0 += n) {
     n = LargestBucketAtMost(rows - r0);
     const float* xr = x + static_cast<size_t>(r0) * x_stride;
     float* yr = y + static_cast<size_t>(r0) * y_stride;
     xq.resize(static_cast<size_t>(n) * im.in);
     sx.resize(n);
-    QuantizeRows(xr, x_stride, n, im.in, xq.data(), sx.data());
+    zx.resize(n);
+    QuantizeRowsU8(xr, x_stride, n, im.in, xq.data(), sx.data(), zx.data());
     // Accumulators go straight into y's rows (then turned into floats in place), except when
     // y's contents are still needed (kAccumulate).
     void* dst = yr;
@@ -357,8 +410,8 @@ void Linear::ForwardInt8(const float* x, int x_stride, int rows, float* y, int y
                                      {DNNL_ARG_DST, dst_mem},
                                      {DNNL_ARG_SCRATCHPAD, scratch_mem}});
     ThreadStream().wait();
-    Dequantize(static_cast<const AliasedInt32*>(dst), ds, n, im.out, sx.data(), im.w_scale.data(), im.b.data(), ep,
-               yr, y_stride);
+    Dequantize(static_cast<const AliasedInt32*>(dst), ds, n, im.out, sx.data(), zx.data(), im.w_scale.data(),
+               im.w_sum.data(), im.b.data(), ep, yr, y_stride);
   }
   if (alone) omp_set_num_threads(team);
 }
@@ -380,7 +433,7 @@ bool Bf16MatmulSupported() {
 bool Int8MatmulSupported() {
   static const bool supported = [] {
     try {
-      memory::desc a({16, 64}, Dt::s8, Tag::ab), b({64, 64}, Dt::s8, Tag::any), c({16, 64}, Dt::s32, Tag::ab);
+      memory::desc a({16, 64}, Dt::u8, Tag::ab), b({64, 64}, Dt::s8, Tag::any), c({16, 64}, Dt::s32, Tag::ab);
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), Engine());
       const std::string impl = pd.impl_info_str();
       return impl.find("vnni") != std::string::npos || impl.find("amx") != std::string::npos;

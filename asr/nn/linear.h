@@ -16,10 +16,11 @@ namespace ancat::asr::nn {
 // kBF16 rounds activations and weights to bfloat16 and accumulates in f32 (oneDNN's avx512_bf16
 // kernels). Use it only where Bf16MatmulSupported() says so.
 // kInt8 quantizes the weights once, symmetric per output channel (s8, scale max|w_o| / 127), and
-// each input row on every call, symmetric per row (s8, scale max|x_r| / 127); oneDNN's VNNI
-// kernels accumulate exactly in s32, and y = acc * scale_x[r] * scale_w[o] + b[o] is formed in
-// f32 before the epilogue. Per-row scales make a row's result independent of the other rows
-// in the call, so batching and chunking do not change outputs (a per-tensor scale would).
+// each input row on every call, asymmetric per row (u8 over [min(x_r, 0), max(x_r, 0)], scale
+// and zero point per row); oneDNN's VNNI kernels (u8 x s8) accumulate exactly in s32, and
+// y = (acc - zero_r * sum_i q_w[o, i]) * scale_x[r] * scale_w[o] + b[o] is formed before the
+// epilogue. Per-row scales make a row's result independent of the other rows in the call, so
+// batching and chunking do not change outputs (a per-tensor scale would).
 // Use it only where Int8MatmulSupported() says so.
 enum class ComputeType { kF32, kBF16, kInt8 };
 std::string ComputeTypeName(ComputeType t);
@@ -71,8 +72,8 @@ class Linear {
 bool Bf16MatmulSupported();
 
 // True when this CPU has oneDNN's VNNI (avx512_core_vnni / AMX) int8 matmul kernels. Without
-// VNNI, u8 x s8 products go through 16-bit intermediate sums that can saturate, so kInt8 is
-// refused by the encoder there rather than run inexactly or slowly.
+// VNNI, u8 x s8 products go through 16-bit intermediate sums that can saturate (u8 up to 255
+// here), so kInt8 is refused by the encoder there rather than run inexactly or slowly.
 bool Int8MatmulSupported();
 
 // Threads used by oneDNN (OpenMP) and by the library's own loops on the calling thread.

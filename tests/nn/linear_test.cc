@@ -135,8 +135,10 @@ TEST(LinearTest, Bf16IsCloseToF32) {
   EXPECT_GT(max_err, 0.0);             // it really ran in bf16
 }
 
-// Worst-case error of symmetric int8 rounding for y[r, o] = sum_i x[r, i] w[o, i]: with
-// x = xq * sx + dx, |dx| <= sx / 2 and w = wq * sw + dw, |dw| <= sw / 2,
+// Worst-case error of int8 rounding for y[r, o] = sum_i x[r, i] w[o, i]. Rows of x are
+// quantized in steps sx = (max(x, 0) - min(x, 0)) / 255 (asymmetric u8), rows of w in steps
+// sw = max|w| / 127 (symmetric s8): with x = sx * (qx - zx) + dx, |dx| <= sx / 2 and
+// w = sw * qw + dw, |dw| <= sw / 2,
 //   |y - xq wq sx sw| <= sx / 2 * sum|w| + sw / 2 * sum|x| + in * sx * sw / 4.
 // The s32 accumulation is exact, so only f32 rounding of the dequantization comes on top.
 struct Int8Bound {
@@ -147,14 +149,15 @@ Int8Bound Int8ErrorBound(const std::vector<float>& x, int xs, int rows, const st
                          int in) {
   std::vector<double> sx(rows), sw(out), sum_x(rows, 0), sum_w(out, 0), sq_x(rows, 0), sq_w(out, 0);
   for (int r = 0; r < rows; ++r) {
-    double m = 0;
+    double lo = 0, hi = 0;
     for (int i = 0; i < in; ++i) {
-      const double v = std::fabs(x[r * xs + i]);
-      m = std::max(m, v);
-      sum_x[r] += v;
+      const double v = x[r * xs + i];
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+      sum_x[r] += std::fabs(v);
       sq_x[r] += v * v;
     }
-    sx[r] = m / 127;
+    sx[r] = (hi - lo) / 255;
   }
   for (int o = 0; o < out; ++o) {
     double m = 0;
@@ -191,6 +194,13 @@ TEST(LinearTest, Int8WithinRoundingBoundsForShapesAndEpilogues) {
       auto x = Random(static_cast<size_t>(rows) * xs, rng);
       x[0] = 0;  // a row's max may sit anywhere; make one row all zero below
       if (rows > 1) std::fill_n(x.begin() + xs, in, 0.0f);
+      // One-sided rows (zero point at either end of the u8 range), as SiLU outputs are.
+      if (rows > 3) {
+        for (int i = 0; i < in; ++i) {
+          x[2 * xs + i] = std::fabs(x[2 * xs + i]);
+          x[3 * xs + i] = -std::fabs(x[3 * xs + i]) - 0.5f;
+        }
+      }
       auto ref = Naive(x, xs, rows, w, b, out, in);
       const Int8Bound bound = Int8ErrorBound(x, xs, rows, w, out, in);
       auto tol = [&](size_t i) { return bound.worst[i] + 1e-5 * (1 + std::fabs(ref[i])); };
