@@ -229,6 +229,23 @@ def load_augment(spec: str):
     return lambda seed: obj
 
 
+def init_model_dir(spec: str, variant: str):
+    """--init-from: an exported model folder (or VARIANT=DIR,...) to start a new run from, so
+    that training can continue across sessions from the committed model when the optimizer
+    state is gone. The folder's lookahead set must be the variant's."""
+    dirs = dict(x.split("=", 1) for x in spec.split(",")) if "=" in spec else {variant: spec}
+    if variant not in dirs:
+        return None
+    from model import load_model_folder
+    model, _ = load_model_folder(dirs[variant])
+    want = VARIANT_LOOKAHEAD[variant](model.cfg.lookahead_frames)
+    if variant != "ancat" and list(model.cfg.lookahead_frames) != list(want):
+        raise SystemExit(f"--init-from {dirs[variant]}: lookahead {model.cfg.lookahead_frames} "
+                         f"is not a {variant} model's")
+    model.source = dirs[variant]
+    return model
+
+
 def _worker_ignores_signals(_):
     """DataLoader workers leave SIGTERM/SIGINT to the main process, which saves checkpoints
     and then shuts the workers down (a `pkill -f train.py` would otherwise kill them first)."""
@@ -245,10 +262,20 @@ class Run:
         os.makedirs(self.exp, exist_ok=True)
         self.ck_path = os.path.join(self.exp, "last.pt")
         ck = torch_load(self.ck_path) if os.path.exists(self.ck_path) else None
-        self.cfg = ModelConfig(**ck["model_config"]) if ck else build_config(args, variant)
+        init = None
+        if not ck and args.init_from:
+            init = init_model_dir(args.init_from, variant)
+        if ck:
+            self.cfg = ModelConfig(**ck["model_config"])
+        else:
+            self.cfg = init.cfg if init is not None else build_config(args, variant)
         self.model = Transducer(self.cfg)
         if ck:
             self.model.load_state_dict(ck["model"])
+        elif init is not None:
+            # exported weights (CMVN included); the CTC head was not exported and starts fresh
+            self.model.load_state_dict(init.state_dict())
+            print(f"[{variant}] initialized from {init.source}", flush=True)
         else:
             mean, istd = load_cmvn(args.cmvn)
             self.model.frontend.cmvn_mean.copy_(mean)
@@ -492,6 +519,10 @@ def main(argv=None):
     t.add_argument("--variant", default="ancat",
                    help="ancat, causal, fixed, or a comma list trained side by side in one "
                         "process on the same batches (one data pipeline for all)")
+    t.add_argument("--init-from", default="",
+                   help="start a new run (no checkpoint in EXP yet) from exported model "
+                        "folder(s): DIR, or VARIANT=DIR,VARIANT=DIR for several variants; "
+                        "the architecture comes from the folder")
     t.add_argument("--lookahead", default="0,1,2,4", help="ANCAT lookahead set W (frames)")
     t.add_argument("--layers", type=int, default=12)
     t.add_argument("--d-model", type=int, default=256)

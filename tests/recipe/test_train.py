@@ -5,6 +5,7 @@ import os
 import wave
 
 import numpy as np
+import pytest
 import torch
 
 import train as T
@@ -248,3 +249,32 @@ def test_training_picks_up_new_manifests_and_prints_samples(tmp_path, capfd):
     assert "data: epoch 0: 4 utterances" in out
     assert "10 utterances" in out  # both manifests after the reload
     assert "sample ref: " in out and " | hyp: " in out
+
+
+def test_init_from_an_exported_folder(tmp_path):
+    """A new run can start from an exported model (e.g. the committed default model)."""
+    import export as E
+    torch.manual_seed(3)
+    src = Transducer(ModelConfig(**dict(SMALL, vocab_size=30)))
+    src.frontend.cmvn_mean.fill_(0.25)
+    E.export_folder(src, str(tmp_path / "model"), _tiny_bpe(tmp_path), "f32",
+                    golden_waveform=torch.zeros(8000))
+
+    class A:  # the train arguments Run reads when it builds a fresh run
+        exp, init_from, weight_decay, lr = str(tmp_path / "exp"), str(tmp_path / "model"), 0.0, 1e-3
+    run = T.Run("ancat", A, torch.device("cpu"))
+    got = run.model.state_dict()
+    for k, v in src.export_state_dict().items():
+        assert torch.equal(got[k], v), k
+    assert run.cfg.lookahead_frames == [0, 1, 2, 4]
+    with pytest.raises(SystemExit, match="not a causal model"):
+        T.init_model_dir(str(tmp_path / "model"), "causal")
+    assert T.init_model_dir(f"fixed={tmp_path / 'model'}", "ancat") is None
+
+
+def _tiny_bpe(tmp_path):
+    texts = ["call anna", "play music", "set a timer", "turn on the lights"]
+    (tmp_path / "bpe.txt").write_text("".join(t + "\n" for t in texts * 50))
+    T.main(["bpe", "--text", str(tmp_path / "bpe.txt"), "--out", str(tmp_path / "bpe"),
+            "--vocab", "30"])
+    return str(tmp_path / "bpe.model")
