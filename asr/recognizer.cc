@@ -154,6 +154,8 @@ absl::Status Annotate(const absl::Status& s, const std::string& what) {
 
 class RecognizerImpl;
 
+constexpr size_t kKeepScratch = 4096;  // floats of resampled audio a stream keeps buffered
+
 class StreamImpl : public Stream {
  public:
   absl::Status AcceptWaveform(absl::Span<const float> samples) override;
@@ -308,13 +310,24 @@ absl::Status StreamImpl::AcceptWaveform(absl::Span<const float> samples) {
   if (resampler_ == nullptr) return Feed(samples);
   scratch_.clear();
   if (absl::Status s = resampler_->Accept(samples, &scratch_); !s.ok()) return s;
-  return Feed(scratch_);
+  absl::Status s = Feed(scratch_);
+  // Do not keep a big chunk's resampled buffer for the stream's lifetime.
+  if (scratch_.capacity() > kKeepScratch) std::vector<float>().swap(scratch_);
+  return s;
 }
 
 absl::Status StreamImpl::Feed(absl::Span<const float> samples_16k) {
-  if (absl::Status s = fbank_->AcceptWaveform(samples_16k); !s.ok()) return s;
+  // The fbank's buffers keep the capacity of the biggest chunk it was given (a 500 ms chunk
+  // left ~47 KB in every idle stream): fed in pieces of kFbankPiece samples, they stay a few KB
+  // whatever the client's chunk size. The frames are the same for any split.
+  constexpr size_t kFbankPiece = 1600;  // 100 ms at 16 kHz
   std::vector<float> rows;
-  const int64_t n = fbank_->PopFrames(&rows);
+  int64_t n = 0;
+  for (size_t at = 0; at < samples_16k.size(); at += kFbankPiece) {
+    const auto piece = samples_16k.subspan(at, kFbankPiece);
+    if (absl::Status s = fbank_->AcceptWaveform(piece); !s.ok()) return s;
+    n += fbank_->PopFrames(&rows);
+  }
   if (n > 0) encoder_->AcceptFeatures(rows.data(), static_cast<int>(n));
   return absl::OkStatus();
 }

@@ -460,6 +460,58 @@ TEST(EncoderStreamingTest, IdleStreamIsSmall) {
   EXPECT_LT(s->MemoryBytes(), 16u * 1024);
 }
 
+// An idle stream of the shipped model holds what its next frames need and little more, however
+// its audio arrived (40 ms chunks, 500 ms chunks, or seconds at once): per layer, a KV ring of
+// left_context + max lookahead + 1 frames (key and value, d floats each, and P) and slots for
+// the max lookahead + 1 frames that wait for their lookahead (residual and query, 2d floats,
+// and three small fields), each with the 4 frames of slack ShrinkRings allows; the
+// subsampling's fbank rows (its Trim keeps capacity below 4x its <= 10 live rows + 32); an
+// output buffer of at most 8 rows; and the structs. This is all legitimately needed state: in
+// f32 it is ~1 MB for the default size (12 layers x 37 frames x 2 KB of keys and values alone
+// is 888 KiB), which is why EncoderConfig::kv_cache offers bf16.
+TEST(EncoderMemoryTest, IdleStreamOfShippedModelStaysNearItsSteadyState) {
+  const std::string dir = std::string(ANCAT_SOURCE_DIR) + "/models/ancat-en";
+  if (!std::filesystem::exists(dir + "/golden.safetensors")) GTEST_SKIP() << "no " << dir;
+  auto model = Model::Load(dir, {.load_tokenizer = false});
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto g = SafeTensors::Open(dir + "/golden.safetensors");
+  ASSERT_TRUE(g.ok()) << g.status();
+  const auto feats = *g->ReadFloat("features");
+  const ModelConfig& c = (*model)->config();
+  const int bins = c.frontend.num_mel_bins, d = c.encoder.d_model, L = c.encoder.num_layers;
+  const int total_rows = std::min<int>(static_cast<int>(feats.size()) / bins, 300);  // 3 s
+  ASSERT_GE(total_rows, 300);
+  const size_t max_w = *std::max_element(c.encoder.lookahead_frames.begin(), c.encoder.lookahead_frames.end());
+  const size_t slack = 4;
+  const size_t kv_row = 2 * d * sizeof(float) + sizeof(int32_t);
+  const size_t slot_row = 2 * d * sizeof(float) + 2 + sizeof(int32_t);
+  const size_t per_layer = (c.encoder.left_context + max_w + 1 + slack) * kv_row + (max_w + 1 + slack) * slot_row;
+  const size_t bound = L * per_layer + (4 * 10 + 32) * bins * sizeof(float) + 8 * (d + 1) * sizeof(float) + 16 * 1024;
+  for (const nn::KvType kv : {nn::KvType::kF32, nn::KvType::kBF16}) {
+    auto enc = Encoder::Create(*model, {.num_threads = 1, .kv_cache = kv});
+    ASSERT_TRUE(enc.ok()) << enc.status();
+    // bf16 halves the keys and values.
+    const size_t kv_bound = kv == nn::KvType::kF32 ? bound : bound - L * (c.encoder.left_context + max_w + 1 + slack) * d * 2 * 2;
+    for (const int audio_rows : {50, total_rows}) {
+      for (const int chunk : {4, 50, total_rows}) {
+        auto s = (*enc)->CreateStream({});
+        ASSERT_TRUE(s.ok());
+        EncoderStream* p = s->get();
+        int64_t produced = 0;
+        for (int pos = 0; pos < audio_rows; pos += chunk) {
+          p->AcceptFeatures(feats.data() + static_cast<size_t>(pos) * bins, std::min(chunk, audio_rows - pos));
+          ASSERT_TRUE((*enc)->Advance({&p, 1}).ok());
+          produced += p->NumOutputFrames();
+          p->PopOutputFrames(p->NumOutputFrames());
+        }
+        if (audio_rows == total_rows) EXPECT_GT(produced, 0);  // every layer has its rings
+        EXPECT_LE(p->MemoryBytes(), kv_bound) << "kv " << (kv == nn::KvType::kF32 ? "f32" : "bf16") << ", "
+                                              << audio_rows << " fbank rows in chunks of " << chunk;
+      }
+    }
+  }
+}
+
 // Every model folder in the repository that carries goldens (the tiny test model, and the
 // shipped models under models/ once the recipe exports them): choices, latency and encoder
 // outputs at beta = 0 and at the golden beta, from the C++ executor streaming in 40 ms chunks.
