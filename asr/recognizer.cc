@@ -135,13 +135,17 @@ absl::Status RecognizerConfig::Validate() const {
   if (auto t = nn::ParseComputeType(compute_type); !t.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("compute_type: ", t.status().message()));
   }
+  if (kv_cache != "f32" && kv_cache != "bf16") {
+    return absl::InvalidArgumentError(absl::StrCat("kv_cache must be f32 or bf16, got \"", kv_cache, "\""));
+  }
   return absl::OkStatus();
 }
 
 std::string RecognizerConfig::ToString() const {
   return absl::StrFormat(
-      "RecognizerConfig(model_dir=%s, num_threads=%d, max_batch=%d, compute_type=%s, lm_lookahead=%s)",
-      model_dir, num_threads, max_batch, compute_type, Bool(lm_lookahead));
+      "RecognizerConfig(model_dir=%s, num_threads=%d, max_batch=%d, compute_type=%s, kv_cache=%s, "
+      "lm_lookahead=%s)",
+      model_dir, num_threads, max_batch, compute_type, kv_cache, Bool(lm_lookahead));
 }
 
 // ---------------------------------------------------------------- the engine
@@ -224,6 +228,7 @@ absl::StatusOr<std::unique_ptr<Recognizer>> RecognizerImpl::Make(const Recognize
   EncoderConfig ec;
   ec.num_threads = config.num_threads;
   ec.compute = *nn::ParseComputeType(config.compute_type);  // validated above
+  ec.kv_cache = config.kv_cache == "bf16" ? nn::KvType::kBF16 : nn::KvType::kF32;
   auto encoder = Encoder::Create(r->model_, ec);
   if (!encoder.ok()) return Annotate(encoder.status(), "encoder");
   r->encoder_ = std::move(*encoder);

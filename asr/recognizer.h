@@ -69,6 +69,11 @@ struct RecognizerConfig {
   // Arithmetic of the encoder's matmuls: "f32", "bf16" (avx512_bf16 CPUs) or "int8" (VNNI
   // CPUs); refused where the CPU lacks the kernels. The decoder stays f32.
   std::string compute_type = "f32";
+  // Element type of the encoder's key/value cache, the bulk of a stream's memory: "f32", or
+  // "bf16", which halves it (a stream that has heard over a second holds about 1 MB of f32
+  // keys and values on the default model, 0.5 MB in bf16) at about 2e-3 relative change in
+  // the encoder's outputs (BENCHMARKS.md, memory).
+  std::string kv_cache = "f32";
   // LM fusion scores a word in progress by the best LM word its spelling can still become
   // (off: only complete words are scored, as models/recipe/decode.py does).
   bool lm_lookahead = true;

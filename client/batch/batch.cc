@@ -73,14 +73,18 @@ absl::Status BatchConfig::Validate() const {
   if (compute_type != "f32" && compute_type != "bf16" && compute_type != "int8") {
     return absl::InvalidArgumentError(absl::StrCat("--compute_type must be f32, bf16 or int8, got ", compute_type));
   }
+  if (kv_cache != "f32" && kv_cache != "bf16") {
+    return absl::InvalidArgumentError(absl::StrCat("--kv_cache must be f32 or bf16, got ", kv_cache));
+  }
   return decoding.Validate();
 }
 
 std::string BatchConfig::ToString() const {
   return absl::StrFormat(
       "BatchConfig(model_dir=%s, input=%s, output=%s, threads=%d, decoding=%s, lm_lookahead=%s, "
-      "compute_type=%s)",
-      model_dir, input, output, threads, decoding.ToString(), lm_lookahead ? "true" : "false", compute_type);
+      "compute_type=%s, kv_cache=%s)",
+      model_dir, input, output, threads, decoding.ToString(), lm_lookahead ? "true" : "false", compute_type,
+      kv_cache);
 }
 
 absl::StatusOr<BatchSummary> RunBatch(const BatchConfig& config, std::ostream& err) {
@@ -94,7 +98,7 @@ absl::StatusOr<BatchSummary> RunBatch(const BatchConfig& config, std::ostream& e
   for (int t = 0; t < workers; ++t) {
     auto r = asr::Recognizer::Create(
         {.model_dir = config.model_dir, .num_threads = 1, .compute_type = config.compute_type,
-         .lm_lookahead = config.lm_lookahead});
+         .kv_cache = config.kv_cache, .lm_lookahead = config.lm_lookahead});
     if (!r.ok()) return r.status();
     recognizers.push_back(std::move(*r));
   }

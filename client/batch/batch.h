@@ -24,6 +24,7 @@ struct BatchConfig {
   asr::DecodingConfig decoding;
   bool lm_lookahead = true;  // RecognizerConfig::lm_lookahead
   std::string compute_type = "f32";  // RecognizerConfig::compute_type: f32 | bf16 | int8
+  std::string kv_cache = "f32";      // RecognizerConfig::kv_cache: f32 | bf16
   absl::Status Validate() const;
   std::string ToString() const;
 };

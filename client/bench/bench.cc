@@ -120,11 +120,13 @@ absl::Status WriteFloatWav(const std::string& path, const std::vector<float>& sa
 }
 
 absl::StatusOr<std::unique_ptr<asr::Recognizer>> MakeRecognizer(const BenchConfig& c, int threads,
-                                                                 const std::string& compute_type = "f32") {
+                                                                 const std::string& compute_type = "f32",
+                                                                 const std::string& kv_cache = "f32") {
   asr::RecognizerConfig rc;
   rc.model_dir = c.model_dir;
   rc.num_threads = threads;
   rc.compute_type = compute_type;
+  rc.kv_cache = kv_cache;
   return asr::Recognizer::Create(rc);
 }
 
@@ -486,6 +488,15 @@ absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
             absl::StrFormat("RSS growth / %d open streams that each decoded %d ms", mem->streams,
                             c.idle_audio_ms));
     x.r.Num("idle_stream_heap_kb", mem->heap_bytes_per_stream / 1024, "%.1f",
+            "malloc bytes in use, same streams");
+    // The key/value cache is most of an idle stream: the same with it in bf16.
+    auto kv_rec = MakeRecognizer(c, 1, "f32", "bf16");
+    if (!kv_rec.ok()) return kv_rec.status();
+    auto kv_mem = MeasureIdleStreams(**kv_rec, sc, x.samples, c.idle_streams, c.idle_audio_ms);
+    if (!kv_mem.ok()) return kv_mem.status();
+    x.r.Num("idle_stream_kb_kv_bf16", kv_mem->rss_bytes_per_stream / 1024, "%.1f",
+            "the same with RecognizerConfig::kv_cache = bf16");
+    x.r.Num("idle_stream_heap_kb_kv_bf16", kv_mem->heap_bytes_per_stream / 1024, "%.1f",
             "malloc bytes in use, same streams");
   }
   return absl::OkStatus();

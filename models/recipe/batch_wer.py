@@ -24,7 +24,10 @@ from decode import ErrorRate  # noqa: E402
 
 
 def run_batch(binary: str, model: str, paths, compute: str, decoding: str, extra) -> tuple:
-    """(audio path -> text, wall seconds) from one ancat-batch run."""
+    """(audio path -> text, wall seconds) from one ancat-batch run. compute: a compute type,
+    or TYPE+kvbf16 for a bf16 key/value cache as well."""
+    compute, _, kv = compute.partition("+kv")
+    extra = [*extra, f"--kv_cache={kv or 'f32'}"]
     with tempfile.TemporaryDirectory() as d:
         lst, out = os.path.join(d, "list.txt"), os.path.join(d, "out.jsonl")
         with open(lst, "w") as f:
@@ -49,7 +52,8 @@ def main(argv=None):
     ap.add_argument("--batch", required=True, help="ancat-batch binary")
     ap.add_argument("--model", required=True)
     ap.add_argument("--set", action="append", required=True, help="NAME=MANIFEST")
-    ap.add_argument("--compute-type", default="f32", help="comma list of f32, bf16, int8")
+    ap.add_argument("--compute-type", default="f32",
+                    help="comma list of f32, bf16, int8; TYPE+kvbf16 adds a bf16 key/value cache")
     ap.add_argument("--decoding", default="greedy", help="comma list of greedy, beam")
     ap.add_argument("--no-lm", action="store_true", help="beam search without the model's LM")
     ap.add_argument("--limit", type=int, default=0)

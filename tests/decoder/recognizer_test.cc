@@ -518,6 +518,13 @@ TEST(RecognizerComputeType, BadValueNamesTheField) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(RecognizerComputeType, BadKvCacheNamesTheField) {
+  RecognizerConfig c{.model_dir = kModelDir};
+  c.kv_cache = "int8";
+  EXPECT_NE(c.Validate().message().find("kv_cache"), std::string::npos) << c.Validate();
+  EXPECT_FALSE(Recognizer::Create(c).ok());
+}
+
 int WordEdits(const std::string& a, const std::string& b) {
   auto split = [](const std::string& s) {
     std::vector<std::string> w;
@@ -546,16 +553,18 @@ int WordEdits(const std::string& a, const std::string& b) {
 TEST(RecognizerComputeType, ShippedModelAgreesAcrossComputeTypes) {
   const std::string dir = std::string(ANCAT_SOURCE_DIR) + "/models/ancat-en";
   if (!std::filesystem::exists(dir + "/model.json")) GTEST_SKIP() << "no models/ancat-en";
-  std::vector<std::string> types = {"f32"};
+  // "+kv" also keeps the key/value cache in bf16 (RecognizerConfig::kv_cache), which needs no
+  // special kernels.
+  std::vector<std::string> types = {"f32", "f32+kv"};
   if (nn::Bf16MatmulSupported()) types.push_back("bf16");
   if (nn::Int8MatmulSupported()) types.push_back("int8");
-  if (types.size() == 1) GTEST_SKIP() << "neither bf16 nor int8 kernels on this CPU";
   const char* files[] = {"heldout_rab_diphone.wav", "heldout_mbrola_us3.wav",
                          "heldout_pico_en_gb.wav"};
   std::vector<std::string> f32;
   for (const std::string& type : types) {
     RecognizerConfig c{.model_dir = dir, .num_threads = 1};
-    c.compute_type = type;
+    c.compute_type = type.substr(0, type.find('+'));
+    if (type.ends_with("+kv")) c.kv_cache = "bf16";
     auto r = Recognizer::Create(c);
     ASSERT_TRUE(r.ok()) << type << ": " << r.status();
     for (size_t i = 0; i < std::size(files); ++i) {
