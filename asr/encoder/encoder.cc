@@ -651,13 +651,18 @@ void Encoder::Impl::AdvanceGroup(absl::Span<EncoderStream::State* const> states,
 void Encoder::Impl::ResizeKv(LayerState* ls, int64_t new_cap, int64_t live_from) {
   std::vector<std::byte> kt(static_cast<size_t>(d) * new_cap * kv_elem), v(static_cast<size_t>(new_cap) * d * kv_elem);
   std::vector<int32_t> p_in(new_cap);
-  for (int64_t f = live_from; f < ls->projected; ++f) {
+  // In runs of frames contiguous in both rings (at most three): one copy per key column per run,
+  // not one per key element (rings change size whenever a burst arrives and again after it).
+  for (int64_t f = live_from; f < ls->projected;) {
     const int64_t from = f % ls->kv_cap, to = f % new_cap;
+    const int64_t n = std::min({ls->projected - f, ls->kv_cap - from, new_cap - to});
     for (int c = 0; c < d; ++c) {
-      std::memcpy(kt.data() + (c * new_cap + to) * kv_elem, ls->kt.data() + (c * ls->kv_cap + from) * kv_elem, kv_elem);
+      std::memcpy(kt.data() + (c * new_cap + to) * kv_elem, ls->kt.data() + (c * ls->kv_cap + from) * kv_elem,
+                  n * kv_elem);
     }
-    std::memcpy(v.data() + to * d * kv_elem, ls->v.data() + from * d * kv_elem, static_cast<size_t>(d) * kv_elem);
-    p_in[to] = ls->p_in[from];
+    std::memcpy(v.data() + to * d * kv_elem, ls->v.data() + from * d * kv_elem, static_cast<size_t>(n) * d * kv_elem);
+    std::copy_n(ls->p_in.data() + from, n, p_in.data() + to);
+    f += n;
   }
   ls->kt.swap(kt);
   ls->v.swap(v);

@@ -103,6 +103,38 @@ inline __attribute__((always_inline)) void Score48(const float* qs, int dh, cons
   *reinterpret_cast<Vec16*>(ss + 32) = e2 + o2;
 }
 
+// Scores of 16 consecutive slots (inside the ring) over dh % 4 == 0 channels, accumulated in
+// registers four channels per step in ScoreRun's order (the compiler may fuse the multiply-adds
+// differently, so scores can differ from ScoreRun's in the last bits).
+inline __attribute__((always_inline)) Vec16 Score16(const float* qs, int dh, const float* col0, int64_t cap) {
+  Vec16 acc = {};
+  for (int i = 0; i + 4 <= dh; i += 4) {
+    const float* c0 = col0 + i * cap;
+    const float *c1 = c0 + cap, *c2 = c1 + cap, *c3 = c2 + cap;
+    acc += qs[i] * *reinterpret_cast<const Vec16*>(c0) + qs[i + 1] * *reinterpret_cast<const Vec16*>(c1) +
+           qs[i + 2] * *reinterpret_cast<const Vec16*>(c2) + qs[i + 3] * *reinterpret_cast<const Vec16*>(c3);
+  }
+  return acc;
+}
+
+// The scores of a run of `count` slots from `slot` (f32 keys, cap >= 16, dh % 4 == 0) into ss, in
+// whole vectors: streaming rings hold barely more than the window (37 slots on the default
+// model), so ScoreRun cannot pad, and its scalar remainder (up to 15 slots per channel pass) was
+// most of the scoring. A partial last vector is computed over the 16 slots that end the run
+// (still inside the column) and only its new lanes are kept.
+inline __attribute__((always_inline)) void ScoreRunInRegisters(const float* qs, int dh, const float* col0,
+                                                               int64_t cap, int64_t slot, int count, float* ss) {
+  const int full = count / 16;
+  for (int b = 0; b < full; ++b) *reinterpret_cast<Vec16*>(ss + 16 * b) = Score16(qs, dh, col0 + slot + 16 * b, cap);
+  const int rest = count - 16 * full;
+  if (rest == 0) return;
+  const int64_t end = slot + count;
+  const int64_t from = end >= 16 ? end - 16 : 0;  // 16 slots [from, from + 16) inside the column
+  const Vec16 v = Score16(qs, dh, col0 + from, cap);
+  const int64_t first = slot + 16 * full;  // the first slot not yet scored
+  for (int64_t k = first; k < end; ++k) ss[16 * full + (k - first)] = v[k - from];
+}
+
 // Transposed keys: the window's scores for all its slots at once (vertical FMAs over the ring
 // slots the window covers: one run, or two where it wraps), in position order. Only the
 // window is scored: in offline runs the ring holds a whole round of frames, many times the
@@ -137,6 +169,10 @@ ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float*
         // Offline rings are longer than the window: one register-blocked pass (f32 keys).
         if (run.count <= 48 && run.slot + 48 <= cap && dh % 2 == 0) {
           Score48(qs, dh, kh + run.slot, cap, sh + run.offset);
+          continue;
+        }
+        if (cap >= 16 && dh % 4 == 0) {
+          ScoreRunInRegisters(qs, dh, kh, cap, run.slot, run.count, sh + run.offset);
           continue;
         }
       }

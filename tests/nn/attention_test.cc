@@ -2,6 +2,7 @@
 // buffer (the streaming encoder's KV cache) and the bidirectional mode (the reranker).
 #include "asr/nn/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -103,6 +104,32 @@ TEST(AttentionTest, TransposedKeysOverRingMatchNaive) {
         Attend(dims, q.data(), d, 1, view, &lo, &hi, out.data(), d);
         auto ref = NaiveAttend(dims, q.data(), k, v, lo, hi);
         for (int j = 0; j < d; ++j) ASSERT_NEAR(out[j], ref[j], 5e-5) << "dh=" << dims.head_dim;
+      }
+    }
+  }
+}
+
+// Streaming rings hold barely more than the window (left context 32 + lookahead 4 + 1 = 37 slots on
+// the default model): windows of every length up to the ring, at every start, wrapping or not,
+// scored in whole vectors with partial last vectors (f32 keys).
+TEST(AttentionTest, WindowsFillingAStreamingRingMatchNaive) {
+  std::mt19937 rng(5);
+  for (AttentionDims dims : {AttentionDims{4, 64}, AttentionDims{2, 16}}) {
+    const int d = dims.d(), cap = 37, n = 3 * cap;
+    auto k = Random(static_cast<size_t>(n) * d, rng, 2.0f), v = Random(static_cast<size_t>(n) * d, rng);
+    std::vector<float> kt(static_cast<size_t>(d) * cap), vr(static_cast<size_t>(cap) * d);
+    for (int s = 0; s < n; ++s) {
+      for (int c = 0; c < d; ++c) kt[static_cast<size_t>(c) * cap + s % cap] = k[s * d + c];
+      std::copy_n(&v[s * d], d, &vr[static_cast<size_t>(s % cap) * d]);
+      if (s < cap) continue;
+      for (int len = 1; len <= cap; ++len) {
+        auto q = Random(d, rng, 2.0f);
+        int64_t hi = s, lo = s - len + 1;
+        std::vector<float> out(d);
+        KeyValueView view{kt.data(), vr.data(), d, cap, KvType::kF32, /*keys_transposed=*/true};
+        Attend(dims, q.data(), d, 1, view, &lo, &hi, out.data(), d);
+        auto ref = NaiveAttend(dims, q.data(), k, v, lo, hi);
+        for (int j = 0; j < d; ++j) ASSERT_NEAR(out[j], ref[j], 5e-5) << "dh=" << dims.head_dim << " len=" << len << " s=" << s;
       }
     }
   }
