@@ -103,34 +103,49 @@ inline __attribute__((always_inline)) void Score48(const float* qs, int dh, cons
   *reinterpret_cast<Vec16*>(ss + 32) = e2 + o2;
 }
 
+// 16 consecutive keys of one column as f32 (bf16: the high half of an f32, as Load).
+typedef uint16_t Bf16x16 __attribute__((vector_size(32), aligned(2)));
+typedef uint32_t U32x16 __attribute__((vector_size(64)));
+// (Vectors by reference, not by value: no vector ABI question for the non-AVX-512 clones.)
+inline __attribute__((always_inline)) void Load16(const float* p, Vec16& v) { v = *reinterpret_cast<const Vec16*>(p); }
+inline __attribute__((always_inline)) void Load16(const uint16_t* p, Vec16& v) {
+  v = (Vec16)(__builtin_convertvector(*reinterpret_cast<const Bf16x16*>(p), U32x16) << 16);
+}
+
 // Scores of 16 consecutive slots (inside the ring) over dh % 4 == 0 channels, accumulated in
 // registers four channels per step in ScoreRun's order (the compiler may fuse the multiply-adds
 // differently, so scores can differ from ScoreRun's in the last bits).
-inline __attribute__((always_inline)) Vec16 Score16(const float* qs, int dh, const float* col0, int64_t cap) {
-  Vec16 acc = {};
+
+template <typename T>
+inline __attribute__((always_inline)) void Score16(const float* qs, int dh, const T* col0, int64_t cap, Vec16& acc) {
+  acc = Vec16{};
   for (int i = 0; i + 4 <= dh; i += 4) {
-    const float* c0 = col0 + i * cap;
-    const float *c1 = c0 + cap, *c2 = c1 + cap, *c3 = c2 + cap;
-    acc += qs[i] * *reinterpret_cast<const Vec16*>(c0) + qs[i + 1] * *reinterpret_cast<const Vec16*>(c1) +
-           qs[i + 2] * *reinterpret_cast<const Vec16*>(c2) + qs[i + 3] * *reinterpret_cast<const Vec16*>(c3);
+    const T* c0 = col0 + i * cap;
+    Vec16 k0, k1, k2, k3;
+    Load16(c0, k0);
+    Load16(c0 + cap, k1);
+    Load16(c0 + 2 * cap, k2);
+    Load16(c0 + 3 * cap, k3);
+    acc += qs[i] * k0 + qs[i + 1] * k1 + qs[i + 2] * k2 + qs[i + 3] * k3;
   }
-  return acc;
 }
 
-// The scores of a run of `count` slots from `slot` (f32 keys, cap >= 16, dh % 4 == 0) into ss, in
+// The scores of a run of `count` slots from `slot` (cap >= 16, dh % 4 == 0) into ss, in
 // whole vectors: streaming rings hold barely more than the window (37 slots on the default
 // model), so ScoreRun cannot pad, and its scalar remainder (up to 15 slots per channel pass) was
 // most of the scoring. A partial last vector is computed over the 16 slots that end the run
 // (still inside the column) and only its new lanes are kept.
-inline __attribute__((always_inline)) void ScoreRunInRegisters(const float* qs, int dh, const float* col0,
+template <typename T>
+inline __attribute__((always_inline)) void ScoreRunInRegisters(const float* qs, int dh, const T* col0,
                                                                int64_t cap, int64_t slot, int count, float* ss) {
   const int full = count / 16;
-  for (int b = 0; b < full; ++b) *reinterpret_cast<Vec16*>(ss + 16 * b) = Score16(qs, dh, col0 + slot + 16 * b, cap);
+  for (int b = 0; b < full; ++b) Score16(qs, dh, col0 + slot + 16 * b, cap, *reinterpret_cast<Vec16*>(ss + 16 * b));
   const int rest = count - 16 * full;
   if (rest == 0) return;
   const int64_t end = slot + count;
   const int64_t from = end >= 16 ? end - 16 : 0;  // 16 slots [from, from + 16) inside the column
-  const Vec16 v = Score16(qs, dh, col0 + from, cap);
+  Vec16 v;
+  Score16(qs, dh, col0 + from, cap, v);
   const int64_t first = slot + 16 * full;  // the first slot not yet scored
   for (int64_t k = first; k < end; ++k) ss[16 * full + (k - first)] = v[k - from];
 }
@@ -171,10 +186,10 @@ ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float*
           Score48(qs, dh, kh + run.slot, cap, sh + run.offset);
           continue;
         }
-        if (cap >= 16 && dh % 4 == 0) {
-          ScoreRunInRegisters(qs, dh, kh, cap, run.slot, run.count, sh + run.offset);
-          continue;
-        }
+      }
+      if (cap >= 16 && dh % 4 == 0) {
+        ScoreRunInRegisters(qs, dh, kh, cap, run.slot, run.count, sh + run.offset);
+        continue;
       }
       if (run.slot + padded <= cap) {
         ScoreRun(qs, dh, kh + run.slot, cap, padded, sh + run.offset);

@@ -111,25 +111,39 @@ TEST(AttentionTest, TransposedKeysOverRingMatchNaive) {
 
 // Streaming rings hold barely more than the window (left context 32 + lookahead 4 + 1 = 37 slots on
 // the default model): windows of every length up to the ring, at every start, wrapping or not,
-// scored in whole vectors with partial last vectors (f32 keys).
+// scored in whole vectors with partial last vectors (f32 and bf16 keys).
 TEST(AttentionTest, WindowsFillingAStreamingRingMatchNaive) {
   std::mt19937 rng(5);
-  for (AttentionDims dims : {AttentionDims{4, 64}, AttentionDims{2, 16}}) {
-    const int d = dims.d(), cap = 37, n = 3 * cap;
-    auto k = Random(static_cast<size_t>(n) * d, rng, 2.0f), v = Random(static_cast<size_t>(n) * d, rng);
-    std::vector<float> kt(static_cast<size_t>(d) * cap), vr(static_cast<size_t>(cap) * d);
-    for (int s = 0; s < n; ++s) {
-      for (int c = 0; c < d; ++c) kt[static_cast<size_t>(c) * cap + s % cap] = k[s * d + c];
-      std::copy_n(&v[s * d], d, &vr[static_cast<size_t>(s % cap) * d]);
-      if (s < cap) continue;
-      for (int len = 1; len <= cap; ++len) {
-        auto q = Random(d, rng, 2.0f);
-        int64_t hi = s, lo = s - len + 1;
-        std::vector<float> out(d);
-        KeyValueView view{kt.data(), vr.data(), d, cap, KvType::kF32, /*keys_transposed=*/true};
-        Attend(dims, q.data(), d, 1, view, &lo, &hi, out.data(), d);
-        auto ref = NaiveAttend(dims, q.data(), k, v, lo, hi);
-        for (int j = 0; j < d; ++j) ASSERT_NEAR(out[j], ref[j], 5e-5) << "dh=" << dims.head_dim << " len=" << len << " s=" << s;
+  for (KvType type : {KvType::kF32, KvType::kBF16}) {
+    for (AttentionDims dims : {AttentionDims{4, 64}, AttentionDims{2, 16}}) {
+      const int d = dims.d(), cap = 37, n = 3 * cap, elem = type == KvType::kBF16 ? 2 : 4;
+      auto k = Random(static_cast<size_t>(n) * d, rng, 2.0f), v = Random(static_cast<size_t>(n) * d, rng);
+      if (type == KvType::kBF16) {  // the reference sees the rounded keys/values
+        for (auto* x : {&k, &v}) {
+          std::vector<uint16_t> tmp(x->size());
+          StoreKv(x->data(), static_cast<int>(x->size()), KvType::kBF16, tmp.data());
+          for (size_t i = 0; i < x->size(); ++i) {
+            const uint32_t bits = static_cast<uint32_t>(tmp[i]) << 16;
+            std::memcpy(&(*x)[i], &bits, 4);
+          }
+        }
+      }
+      std::vector<std::byte> kt(static_cast<size_t>(d) * cap * elem), vr(static_cast<size_t>(cap) * d * elem);
+      for (int s = 0; s < n; ++s) {
+        StoreKv(&k[s * d], d, type, kt.data() + static_cast<size_t>(s % cap) * elem, cap);  // column-wise
+        StoreKv(&v[s * d], d, type, vr.data() + static_cast<size_t>(s % cap) * d * elem);
+        if (s < cap) continue;
+        for (int len = 1; len <= cap; ++len) {
+          auto q = Random(d, rng, 2.0f);
+          int64_t hi = s, lo = s - len + 1;
+          std::vector<float> out(d);
+          KeyValueView view{kt.data(), vr.data(), d, cap, type, /*keys_transposed=*/true};
+          Attend(dims, q.data(), d, 1, view, &lo, &hi, out.data(), d);
+          auto ref = NaiveAttend(dims, q.data(), k, v, lo, hi);
+          for (int j = 0; j < d; ++j) {
+            ASSERT_NEAR(out[j], ref[j], 5e-5) << "dh=" << dims.head_dim << " len=" << len << " s=" << s << " elem=" << elem;
+          }
+        }
       }
     }
   }
