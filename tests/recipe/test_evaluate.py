@@ -3,9 +3,7 @@ import json
 import math
 import os
 import shutil
-import wave
 
-import numpy as np
 import pytest
 import torch
 
@@ -13,6 +11,7 @@ from decode import ArpaLM, ErrorRate, beam_search, edit_distance, greedy_batch
 from features import batch_fbank
 from model import load_model_folder
 from safetensors_io import read_safetensors
+from corpus.audio_io import write_wav
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.join(HERE, "..", "data", "tiny-model")
@@ -103,20 +102,12 @@ def test_error_rate():
     assert math.isclose(er.wer, 25.0) and er.n == 2
 
 
-def _wav(path, x):
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-
-
 def test_evaluate_cli(tmp_path):
     import evaluate as E
     g, meta = golden()
     x = g["waveform"].numpy()
-    _wav(str(tmp_path / "a.wav"), x)
-    _wav(str(tmp_path / "b.wav"), x[:20000])
+    write_wav(str(tmp_path / "a.wav"), x)
+    write_wav(str(tmp_path / "b.wav"), x[:20000])
     man = tmp_path / "set.jsonl"
     with open(man, "w") as f:
         f.write(json.dumps({"audio": "a.wav", "duration": 2.0, "text": meta["text"],
@@ -158,7 +149,7 @@ def test_model_card_from_results(tmp_path):
     import card
     import evaluate as E
     g, meta = golden()
-    _wav(str(tmp_path / "a.wav"), g["waveform"].numpy())
+    write_wav(str(tmp_path / "a.wav"), g["waveform"].numpy())
     man = tmp_path / "set.jsonl"
     man.write_text(json.dumps({"audio": "a.wav", "duration": 2.0, "text": "they swarmed up",
                                "voice": "v1"}) + "\n")

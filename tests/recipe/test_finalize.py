@@ -4,15 +4,14 @@ import gzip
 import json
 import os
 import shutil
-import wave
 
-import numpy as np
 import pytest
 
 import card
 import evaluate as E
 import finalize as F
 from safetensors_io import read_safetensors
+from corpus.audio_io import write_wav
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.join(HERE, "..", "data", "tiny-model")
@@ -33,14 +32,6 @@ ngram 2=2
 
 \\end\\
 """
-
-
-def _wav(path, x):
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def test_dev_text_is_disjoint_from_training_and_test_text(tmp_path):
@@ -97,8 +88,8 @@ def test_assemble_renames_and_records_the_tuned_lm(tmp_path):
 def _one_utt_set(tmp_path):
     g, _ = read_safetensors(os.path.join(TINY, "golden.safetensors"))
     os.makedirs(tmp_path / "audio", exist_ok=True)
-    _wav(str(tmp_path / "audio" / "a.wav"), g["waveform"].numpy())
-    _wav(str(tmp_path / "audio" / "b.wav"), g["waveform"].numpy()[:12000])
+    write_wav(str(tmp_path / "audio" / "a.wav"), g["waveform"].numpy())
+    write_wav(str(tmp_path / "audio" / "b.wav"), g["waveform"].numpy()[:12000])
     man = tmp_path / "set.jsonl"
     man.write_text("\n".join(json.dumps(r) for r in (
         {"audio": "audio/a.wav", "duration": 2.0, "text": "they swarmed up", "voice": "v1"},

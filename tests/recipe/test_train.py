@@ -2,7 +2,6 @@
 import json
 import math
 import os
-import wave
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import torch
 import train as T
 from export import load_checkpoint
 from model import ModelConfig, Transducer, load_model_folder, torch_load
+from corpus.audio_io import write_wav
 
 SMALL = dict(channels=4, d_model=32, num_layers=2, num_heads=2, ffn_dim=64, left_context=8,
              lookahead_frames=(0, 1, 2, 4), vocab_size=12, embed_dim=16, pred_dim=24,
@@ -56,14 +56,6 @@ def test_latency_regularizer_lowers_latency():
     assert float(loss) < 0.5 * first
 
 
-def _write_wav(path, x):
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-
-
 def test_cli_end_to_end(tmp_path):
     rng = np.random.default_rng(0)
     texts = ["call anna", "play music", "set a timer", "turn on the lights"]
@@ -75,7 +67,7 @@ def test_cli_end_to_end(tmp_path):
         for i, t in enumerate(texts * 2):
             n = 16000 + 1600 * i
             tone = np.sin(2 * np.pi * (200 + 100 * (i % 4)) * np.arange(n) / 16000) * 0.3
-            _write_wav(str(tmp_path / f"{i}.wav"), tone + rng.normal(0, 0.01, n))
+            write_wav(str(tmp_path / f"{i}.wav"), tone + rng.normal(0, 0.01, n))
             f.write(json.dumps({"audio": f"{i}.wav", "duration": n / 16000, "text": t,
                                 "voice": "tone", "split": "train"}) + "\n")
     bpe = str(tmp_path / "bpe")
@@ -152,7 +144,7 @@ def test_sigterm_to_all_processes_saves_checkpoints(tmp_path):
     man = tmp_path / "m.jsonl"
     with open(man, "w") as f:
         for i in range(8):
-            _write_wav(str(tmp_path / f"{i}.wav"), rng.normal(0, 0.1, 16000))
+            write_wav(str(tmp_path / f"{i}.wav"), rng.normal(0, 0.1, 16000))
             f.write(json.dumps({"audio": f"{i}.wav", "duration": 1.0, "text": "call anna"}) + "\n")
     bpe = os.path.join(os.path.dirname(__file__), "..", "data", "tiny-model", "bpe.model")
     cmvn = tmp_path / "cmvn.json"
@@ -218,7 +210,7 @@ def test_training_picks_up_new_manifests_and_prints_samples(tmp_path, capfd):
         with open(corpus / name, "w") as f:
             for i in range(n_rows):
                 n = 16000 + 800 * i
-                _write_wav(str(corpus / f"{name}{i}.wav"), rng.normal(0, 0.1, n))
+                write_wav(str(corpus / f"{name}{i}.wav"), rng.normal(0, 0.1, n))
                 f.write(json.dumps({"audio": f"{name}{i}.wav", "duration": n / 16000,
                                     "text": texts[i % 4]}) + "\n")
     write("tts_train.jsonl", 4)
