@@ -15,6 +15,7 @@ from corpus.audio_io import write_wav
 SMALL = dict(channels=4, d_model=32, num_layers=2, num_heads=2, ffn_dim=64, left_context=8,
              lookahead_frames=(0, 1, 2, 4), vocab_size=12, embed_dim=16, pred_dim=24,
              joiner_dim=24)
+TEXTS = ["call anna", "play music", "set a timer", "turn on the lights"]
 
 
 def test_loss_falls_when_overfitting_tiny_batch():
@@ -58,13 +59,12 @@ def test_latency_regularizer_lowers_latency():
 
 def test_cli_end_to_end(tmp_path):
     rng = np.random.default_rng(0)
-    texts = ["call anna", "play music", "set a timer", "turn on the lights"]
     with open(tmp_path / "text.txt", "w") as f:
         for i in range(200):
-            f.write(texts[i % 4] + " now\n")
+            f.write(TEXTS[i % 4] + " now\n")
     man = tmp_path / "train.jsonl"
     with open(man, "w") as f:
-        for i, t in enumerate(texts * 2):
+        for i, t in enumerate(TEXTS * 2):
             n = 16000 + 1600 * i
             tone = np.sin(2 * np.pi * (200 + 100 * (i % 4)) * np.arange(n) / 16000) * 0.3
             write_wav(str(tmp_path / f"{i}.wav"), tone + rng.normal(0, 0.01, n))
@@ -198,11 +198,17 @@ def test_manifest_globs_and_signature(tmp_path):
     assert len(entries) == 3 and all(e["weight"] == 2.0 for e in entries)
 
 
+def _tiny_bpe(tmp_path):
+    """A 30-piece BPE of TEXTS; returns the .model path."""
+    (tmp_path / "bpe.txt").write_text("".join(t + "\n" for t in TEXTS * 50))
+    T.main(["bpe", "--text", str(tmp_path / "bpe.txt"), "--out", str(tmp_path / "bpe"),
+            "--vocab", "30"])
+    return str(tmp_path / "bpe.model")
+
+
 def test_training_picks_up_new_manifests_and_prints_samples(tmp_path, capfd):
     """A manifest that appears while training runs joins at the next reload check."""
     rng = np.random.default_rng(1)
-    texts = ["call anna", "play music", "set a timer", "turn on the lights"]
-    (tmp_path / "text.txt").write_text("".join(t + "\n" for t in texts * 50))
     corpus = tmp_path / "corpus"
     corpus.mkdir()
 
@@ -212,10 +218,9 @@ def test_training_picks_up_new_manifests_and_prints_samples(tmp_path, capfd):
                 n = 16000 + 800 * i
                 write_wav(str(corpus / f"{name}{i}.wav"), rng.normal(0, 0.1, n))
                 f.write(json.dumps({"audio": f"{name}{i}.wav", "duration": n / 16000,
-                                    "text": texts[i % 4]}) + "\n")
+                                    "text": TEXTS[i % 4]}) + "\n")
     write("tts_train.jsonl", 4)
-    bpe = str(tmp_path / "bpe")
-    T.main(["bpe", "--text", str(tmp_path / "text.txt"), "--out", bpe, "--vocab", "30"])
+    bpe = _tiny_bpe(tmp_path)
     T.main(["cmvn", "--manifest", str(corpus / "tts_train.jsonl"), "--out",
             str(tmp_path / "cmvn.json"), "--num", "4", "--workers", "1"])
     written = {"b": False}
@@ -228,7 +233,7 @@ def test_training_picks_up_new_manifests_and_prints_samples(tmp_path, capfd):
             written["b"] = True
     T.Run.step = step
     try:
-        T.main(["train", "--manifest", str(corpus / "tts_train*.jsonl"), "--bpe", bpe + ".model",
+        T.main(["train", "--manifest", str(corpus / "tts_train*.jsonl"), "--bpe", bpe,
                 "--cmvn", str(tmp_path / "cmvn.json"), "--exp", str(tmp_path / "exp"),
                 "--variant", "causal", "--layers", "1", "--d-model", "32", "--heads", "2",
                 "--ffn", "64", "--channels", "4", "--joiner-dim", "24", "--vocab-size", "30",
@@ -262,11 +267,3 @@ def test_init_from_an_exported_folder(tmp_path):
     with pytest.raises(SystemExit, match="not a causal model"):
         T.init_model_dir(str(tmp_path / "model"), "causal")
     assert T.init_model_dir(f"fixed={tmp_path / 'model'}", "ancat") is None
-
-
-def _tiny_bpe(tmp_path):
-    texts = ["call anna", "play music", "set a timer", "turn on the lights"]
-    (tmp_path / "bpe.txt").write_text("".join(t + "\n" for t in texts * 50))
-    T.main(["bpe", "--text", str(tmp_path / "bpe.txt"), "--out", str(tmp_path / "bpe"),
-            "--vocab", "30"])
-    return str(tmp_path / "bpe.model")
