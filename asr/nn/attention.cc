@@ -33,6 +33,19 @@ inline __attribute__((always_inline)) float DotT(const float* a, const T* b, int
   return s;
 }
 
+// out[h] += scores[h * score_stride] * v[h] for every head h: one value row weighted into the
+// output, the step both attention paths repeat per key position.
+template <typename T>
+inline __attribute__((always_inline)) void AddWeightedValue(const float* scores, int64_t score_stride,
+                                                            const T* v, int heads, int dh, float* out) {
+  for (int h = 0; h < heads; ++h) {
+    const float p = scores[h * score_stride];
+    float* oh = out + h * dh;
+    const T* vh = v + h * dh;
+    for (int i = 0; i < dh; ++i) oh[i] += p * Load(vh[i]);
+  }
+}
+
 // rows[j] points at the key row of position lo + j; the value row is at the same offset
 // from `values` as the key row from `keys`. Keys and values are walked row by row (all heads of
 // a row at once): in streaming the rows come from memory, not cache, and whole contiguous rows
@@ -50,14 +63,8 @@ ANCAT_MULTIVERSION void AttendOne(const AttentionDims& dims, const float* q, con
   const int d = heads * dh;
   for (int i = 0; i < d; ++i) out[i] = 0;
   for (int j = 0; j < n; ++j) {
-    const T* v = rows[j] + value_offset;
     if (j + 1 < n) __builtin_prefetch(rows[j + 1] + value_offset);
-    for (int h = 0; h < heads; ++h) {
-      const float p = scores[h * n + j];
-      float* oh = out + h * dh;
-      const T* vh = v + h * dh;
-      for (int i = 0; i < dh; ++i) oh[i] += p * Load(vh[i]);
-    }
+    AddWeightedValue(scores + j, n, rows[j] + value_offset, heads, dh, out);
   }
 }
 
@@ -216,14 +223,8 @@ ANCAT_MULTIVERSION void AttendTransposed(const AttentionDims& dims, const float*
     }
   }
   for (; j < n; ++j) {
-    const T* v = values + r * stride;
+    AddWeightedValue(scores + j, ns, values + r * stride, heads, dh, out);
     if (++r == cap) r = 0;
-    for (int h = 0; h < heads; ++h) {
-      const float p = scores[h * ns + j];
-      float* oh = out + h * dh;
-      const T* vh = v + h * dh;
-      for (int i = 0; i < dh; ++i) oh[i] += p * Load(vh[i]);
-    }
   }
 }
 
