@@ -61,6 +61,12 @@ absl::StatusOr<std::string> Transcribe(asr::Recognizer& recognizer, const BatchC
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// What each worker's recognizer is built with; its Validate() checks the engine options.
+asr::RecognizerConfig RecognizerConfigOf(const BatchConfig& c) {
+  return {.model_dir = c.model_dir, .num_threads = 1, .compute_type = c.compute_type,
+          .kv_cache = c.kv_cache, .lm_lookahead = c.lm_lookahead};
+}
+
 }  // namespace
 
 absl::Status BatchConfig::Validate() const {
@@ -70,11 +76,8 @@ absl::Status BatchConfig::Validate() const {
   if (threads < 1 || threads > 256) {
     return absl::InvalidArgumentError(absl::StrCat("--threads must be in [1, 256], got ", threads));
   }
-  if (compute_type != "f32" && compute_type != "bf16" && compute_type != "int8") {
-    return absl::InvalidArgumentError(absl::StrCat("--compute_type must be f32, bf16 or int8, got ", compute_type));
-  }
-  if (kv_cache != "f32" && kv_cache != "bf16") {
-    return absl::InvalidArgumentError(absl::StrCat("--kv_cache must be f32 or bf16, got ", kv_cache));
+  if (absl::Status s = RecognizerConfigOf(*this).Validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", s.message()));
   }
   return decoding.Validate();
 }
@@ -96,9 +99,7 @@ absl::StatusOr<BatchSummary> RunBatch(const BatchConfig& config, std::ostream& e
   const int workers = std::min<int>(config.threads, std::max<size_t>(1, paths->size()));
   std::vector<std::unique_ptr<asr::Recognizer>> recognizers;
   for (int t = 0; t < workers; ++t) {
-    auto r = asr::Recognizer::Create(
-        {.model_dir = config.model_dir, .num_threads = 1, .compute_type = config.compute_type,
-         .kv_cache = config.kv_cache, .lm_lookahead = config.lm_lookahead});
+    auto r = asr::Recognizer::Create(RecognizerConfigOf(config));
     if (!r.ok()) return r.status();
     recognizers.push_back(std::move(*r));
   }
