@@ -418,11 +418,13 @@ def train(args):
     wait_s = compute_s = 0.0
     done = False
     failure = None
+    first_loader = True
     while not done:
         sig = manifests_signature(args.manifest)
-        if runs[0].state["step"] > 0 or len(ds.entries) != len(entries):
+        if not first_loader:  # later loaders re-read the manifests: new ones may have landed
             ds.entries = load_manifests(args.manifest, split=args.split,
                                         max_duration=args.max_duration)
+        first_loader = False
         p0 = runs[0].progress(time.time() - t_slice, args)
         print(f"data: epoch {runs[0].state['epoch']}: {len(ds.entries)} utterances, "
               f"augment_prob {augment_prob_at(p0, args.augment_prob, args.augment_ramp):.2f}",
