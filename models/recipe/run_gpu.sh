@@ -3,25 +3,33 @@
 # machine kept warm between them (everything lives in $WORK, default /tmp/w). Run from the
 # repository root on the GPU box:
 #
-#   run_gpu.sh start  OUT NUTT NUTT_MORE TRAIN_MIN WAIT_S  # call 1: corpus, then the three variants
-#                                                          #   train in the background while a second
+#   run_gpu.sh start  OUT NUTT NUTT_MORE TRAIN_MIN WAIT_S  # call 1: corpus, then the runs train
+#                                                          #   in the background while a second
 #                                                          #   rendering pass (NUTT_MORE) grows the corpus
 #   run_gpu.sh more   OUT NUTT WAIT_S                      # call 2..: voices carried by this call
 #                                                          #   (new mbrola bundles) render NUTT more
-#                                                          #   utterances; training picks them up
-#   run_gpu.sh finish OUT WAIT_S                           # last call: wait for training, export all
-#                                                          #   three models, pack them into OUT
+#                                                          #   utterances, and real speech carried
+#                                                          #   late is decoded; training picks both up
+#   run_gpu.sh finish OUT WAIT_S                           # last call: wait for training, export
+#                                                          #   every run, pack them into OUT
 #
-# Every call leaves in OUT the logs so far and a bf16 export of the ANCAT variant's latest
-# checkpoint (a model survives even if the machine is lost between calls).
+# RUNS names the training processes (default "ancat causal fixed"): a name is VARIANT or
+# VARIANT_TAG, and ARGS_<name> adds train.py arguments to that run only, for ablations side by
+# side (ARGS_ancat_aug="--augment-prob 0.9"; REAL_READ_W_<name> weights the real read
+# sentences, REAL_READ_W and REAL_SHORT_W all runs' real speech). TRAIN_ARGS applies to all.
+# INIT_FROM=DIR starts every ANCAT run from an exported folder (the committed default model), with no CMVN pass.
+# Every call leaves in OUT the logs so far and a bf16 export of the first run's latest
+# checkpoint (a model survives even if the machine is lost between calls); SNAP=0 skips the
+# export, for the short calls that only carry voices.
 # Inputs carried into models/recipe/work/: bundles/A (engines) plus any mbrola *.tar.xz under
-# bundles/*/, text/train.tsv.gz, bpe.model, real-speech/ (or real-speech.tgz).
+# bundles/*/, text/train.tsv.gz (or .xz), bpe.model, real-speech/ (or real-speech.tgz).
 set -uo pipefail
 R=models/recipe
 PY=${PYTHON:-python3}
 SRC=${CORPUS_SRC:-$R/work}
 W=${WORK:-/tmp/w}
-VARIANTS="ancat causal fixed"
+RUNS=${RUNS:-ancat causal fixed}
+FIRST=${RUNS%% *}
 mkdir -p "$W"
 t0=$(date +%s)
 log() { echo "run_gpu [$(( $(date +%s) - t0 ))s] $*"; }
@@ -39,15 +47,23 @@ render_pass() {  # render_pass TAG NUTT SEED WORKERS [--new-voices-only]: niced,
       > "$W/render_$tag.log" 2>&1 < /dev/null &)
 }
 
-launch_training() {  # one process per variant: each is launch-bound on its own CPU core
-  local budget=$1
-  for v in $VARIANTS; do
+variant_of() { echo "${1%%_*}"; }  # ancat_read -> ancat
+
+launch_training() {  # one process per run: each is launch-bound on its own CPU core
+  local budget=$1 init="" extra readw v
+  [ -n "${INIT_FROM:-}" ] && init="--init-from ancat=$(cd "${INIT_FROM}" && pwd)"
+  for name in $RUNS; do
+    v=$(variant_of "$name")
+    extra="ARGS_$name" readw="REAL_READ_W_$name"
+    # real speech may arrive in a later call: globs, so that a reload picks it up
     (cd $R && setsid nohup "$PY" train.py train \
-        --manifest "$W/corpus/tts_train*.jsonl" --manifest "$W/corpus/real_train.jsonl:1.5" \
-        --bpe "$W/bpe.model" --cmvn "$W/cmvn.json" --exp "$W/exp" --variant "$v" \
+        --manifest "$W/corpus/tts_train*.jsonl" \
+        --manifest "$W/corpus/real_train_rea[d].jsonl:${!readw:-${REAL_READ_W:-1.5}}" \
+        --manifest "$W/corpus/real_train_shor[t].jsonl:${REAL_SHORT_W:-1.5}" \
+        --bpe "$W/bpe.model" --cmvn "$W/cmvn.json" --exp "$W/exp_$name" --variant "$v" \
         --budget-minutes "$budget" --max-minutes "$budget" --save-minutes 2 --workers 4 \
         --max-frames 24000 --augment-prob 0.5 --augment-ramp 0.15,0.45 --sample-every 500 \
-        --log-every 100 ${TRAIN_ARGS:-} > "$W/train_$v.log" 2>&1 < /dev/null &)
+        --log-every 100 $init ${TRAIN_ARGS:-} ${!extra:-} > "$W/train_$name.log" 2>&1 < /dev/null &)
   done
 }
 
@@ -56,32 +72,43 @@ monitor() {  # monitor UNTIL_S: print progress lines until UNTIL_S seconds into 
   while [ $(( $(date +%s) - t0 )) -lt "$until_s" ] && pgrep -f "train.py train" > /dev/null; do
     sleep 20
   done
-  for v in $VARIANTS; do
-    grep '"step"' "$W/train_$v.log" | tail -1
-    grep 'sample ref' "$W/train_$v.log" | tail -2
+  for name in $RUNS; do
+    echo "== $name"
+    grep '"step"' "$W/train_$name.log" | tail -1
+    grep 'sample ref' "$W/train_$name.log" | tail -2
+    grep -i 'error\|Traceback' "$W/train_$name.log" | tail -2
   done
-  grep '^timing' "$W/train_ancat.log" | tail -1
-  grep '^data: epoch' "$W/train_ancat.log" | tail -1
+  grep '^timing' "$W/train_$FIRST.log" | tail -1
+  grep '^data: epoch' "$W/train_$FIRST.log" | tail -1
   for f in "$W"/render_*.log; do [ -e "$f" ] && echo "$(basename "$f"): $(tail -1 "$f")"; done
 }
 
-export_variant() {  # export_variant VARIANT DEST [golden args...]
-  local v=$1 dest=$2; shift 2
-  (cd $R && "$PY" export.py --checkpoint "$W/exp/$v/last.pt" --bpe "$W/bpe.model" \
-      --out "$dest" --name "ancat-en-$v" --dtype bf16 "$@") > "$W/export_$v.log" 2>&1
+export_run() {  # export_run NAME DEST [golden args...]
+  local name=$1 dest=$2 v; shift 2
+  v=$(variant_of "$name")
+  (cd $R && "$PY" export.py --checkpoint "$W/exp_$name/$v/last.pt" --bpe "$W/bpe.model" \
+      --out "$dest" --name "ancat-en-$name" --dtype bf16 "$@") > "$W/export_$name.log" 2>&1
 }
 
 pack_logs() {  # one file: the device returns at most 8
   (cd "$W" && tar -czf "$1/logs.tgz" train_*.log render_*.log export_*.log corpus/render_stats*.json \
-      exp/*/log.jsonl 2>/dev/null)
+      exp_*/*/log.jsonl 2>/dev/null)
 }
 
 snapshot() {  # logs and the ANCAT variant's latest checkpoint, exported, into OUT
   local out=$1
   pack_logs "$out"
-  if [ -s "$W/exp/ancat/last.pt" ]; then
-    export_variant ancat "$W/snap-ancat" && tar -C "$W" -czf "$out/snap-ancat.tgz" snap-ancat
+  [ "${SNAP:-1}" = 0 ] && return
+  if [ -s "$W/exp_$FIRST/$(variant_of "$FIRST")/last.pt" ]; then
+    export_run "$FIRST" "$W/snap-$FIRST" && tar -C "$W" -czf "$out/snap-$FIRST.tgz" "snap-$FIRST"
   fi
+}
+
+real_speech() {  # decode real speech carried by this call (once): its manifests join training
+  [ -s "$SRC/real-speech.tgz" ] && [ ! -d "$SRC/real-speech" ] && tar -C "$SRC" -xzf "$SRC/real-speech.tgz"
+  [ -s "$SRC/real-speech/manifest.jsonl" ] && [ ! -s "$W/corpus/real_train.jsonl" ] || return 0
+  (cd $R && "$PY" -m corpus.render real --real "$SRC/real-speech" --out "$W/corpus" --workers 12) \
+      2>&1 | tail -2
 }
 
 start() {
@@ -89,15 +116,22 @@ start() {
   nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
   mkdir -p "$W/text"
   # Text and BPE are made on the Debian side (deterministic, seed 1): the same split as the
-  # held-out test sets, and minutes of GPU time saved.
-  cp "$SRC/text/train.tsv.gz" "$W/text/" && cp "$SRC/bpe.model" "$W/bpe.model" || exit 1
+  # held-out test sets, and minutes of GPU time saved. xz: the text is the largest carry.
+  if [ -s "$SRC/text/train.tsv.xz" ]; then
+    xz -dc "$SRC/text/train.tsv.xz" | gzip -1 > "$W/text/train.tsv.gz"
+  else
+    cp "$SRC/text/train.tsv.gz" "$W/text/" || exit 1
+  fi
+  cp "$SRC/bpe.model" "$W/bpe.model" || exit 1
   # real speech travels as one tar: thousands of small files count by disk blocks
   [ -s "$SRC/real-speech.tgz" ] && tar -C "$SRC" -xzf "$SRC/real-speech.tgz"
   bash $R/corpus/gpu_corpus.sh "$W" "$nutt" 2>&1 | tail -30
-  [ -s "$W/corpus/train.jsonl" ] || { log "no training manifest"; exit 1; }
-  (cd $R && "$PY" train.py cmvn --manifest "$W/corpus/train.jsonl" --out "$W/cmvn.json" \
-      --num 4000 --workers 16) 2>&1 | tail -1
-  log "training starts"
+  compgen -G "$W/corpus/tts_train*.jsonl" > /dev/null || { log "no training manifest"; exit 1; }
+  if [ -z "${INIT_FROM:-}" ]; then  # a run started from a model folder keeps its CMVN
+    (cd $R && "$PY" train.py cmvn --manifest "$W/corpus/train.jsonl" --out "$W/cmvn.json" \
+        --num 4000 --workers 16) 2>&1 | tail -1
+  fi
+  log "training starts: $RUNS"
   launch_training "$budget"
   tts_env
   render_pass b "$nmore" 2 8
@@ -107,6 +141,7 @@ start() {
 
 more() {
   local out=$1 n=$2 wait_s=$3
+  real_speech
   tts_env
   log "mbrola voices now: $(ls "$TTS_ROOT/usr/share/mbrola" | tr '\n' ' ')"
   render_pass "c$t0" "$n" "$t0" 8 --new-voices-only
@@ -121,14 +156,17 @@ finish() {
   while pgrep -f "train.py train" > /dev/null; do sleep 2; done
   local golden
   golden=$(ls "$W"/corpus/real/librispeech/test-other/3005-*.wav 2>/dev/null | head -1)
-  for v in $VARIANTS; do
-    export_variant "$v" "$W/model-$v" ${golden:+--golden-audio "$golden" --golden-seconds 4} &
+  for name in $RUNS; do
+    export_run "$name" "$W/model-$name" ${golden:+--golden-audio "$golden" --golden-seconds 4} &
   done
   wait
   tail -n 2 "$W"/export_*.log
   pack_logs "$out"
-  tar -C "$W" -czf "$W/models.tgz" model-ancat model-causal model-fixed
-  split -b 15M -d "$W/models.tgz" "$out/models.tgz.part"
+  # one archive per model, in parts under the 16 MiB a returned file may have
+  for name in $RUNS; do
+    tar -C "$W" -czf "$W/model-$name.tgz" "model-$name"
+    split -b 15M -d "$W/model-$name.tgz" "$out/model-$name.tgz.part"
+  done
   ls -la "$out"
 }
 

@@ -209,10 +209,12 @@ def make_jobs(planned, out_dir: str, manifest_dir: str, split: str, root: str, c
 
 
 def write_manifest(path: str, rows: list[dict]) -> None:
+    """Written under a temporary name and renamed: a training run may be globbing for it."""
     rows = sorted(rows, key=lambda r: r["audio"])
-    with open(path, "w", encoding="utf-8") as f:
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(path + ".tmp", path)
 
 
 # --------------------------------------------------------------------------- real speech
@@ -262,6 +264,10 @@ def render_real(real_dir: str, out_dir: str, workers: int, read_repeat: int, sho
                 k = read_repeat if out["kind"] == "real_read" else short_repeat
                 train.extend([out] * k)
     write_manifest(os.path.join(out_dir, "real_train.jsonl"), train)
+    # the same rows by kind, so a run can weight the scarce read sentences on their own
+    for kind in ("read", "short"):
+        write_manifest(os.path.join(out_dir, f"real_train_{kind}.jsonl"),
+                       [r for r in train if r["kind"] == "real_" + kind])
     write_manifest(os.path.join(out_dir, "real_dev.jsonl"), dev)
     st = {"decoded": len(rows) - len(errors), "errors": errors[:5], "n_errors": len(errors),
           "train_rows": len(train), "dev_rows": len(dev),
