@@ -83,11 +83,8 @@ Rope::Rope(int head_dim, float base, int table_positions)
   }
 }
 
-void Rope::Apply(float* x, int num_heads, int64_t position) const {
+void Rope::Angles(int64_t position, float* cbuf, float* sbuf) const {
   const int half = head_dim_ / 2;
-  thread_local std::vector<float> cbuf, sbuf;
-  cbuf.resize(half);
-  sbuf.resize(half);
   const int64_t t = table_positions_;
   if (position < t * t) {
     const size_t a = static_cast<size_t>(position / t) * half, b = static_cast<size_t>(position % t) * half;
@@ -103,8 +100,10 @@ void Rope::Apply(float* x, int num_heads, int64_t position) const {
       sbuf[i] = static_cast<float>(std::sin(ang));
     }
   }
-  const float* c = cbuf.data();
-  const float* s = sbuf.data();
+}
+
+void Rope::Rotate(float* x, int num_heads, const float* c, const float* s) const {
+  const int half = head_dim_ / 2;
   for (int h = 0; h < num_heads; ++h) {
     float* a = x + h * head_dim_;
     float* b = a + half;
@@ -114,6 +113,27 @@ void Rope::Apply(float* x, int num_heads, int64_t position) const {
       b[i] = x1 * s[i] + x2 * c[i];
     }
   }
+}
+
+void Rope::Apply(float* x, int num_heads, int64_t position) const {
+  thread_local std::vector<float> cbuf, sbuf;
+  if (cbuf.size() < static_cast<size_t>(head_dim_ / 2)) {
+    cbuf.resize(head_dim_ / 2);
+    sbuf.resize(head_dim_ / 2);
+  }
+  Angles(position, cbuf.data(), sbuf.data());
+  Rotate(x, num_heads, cbuf.data(), sbuf.data());
+}
+
+void Rope::Apply(float* x, float* y, int num_heads, int64_t position) const {
+  thread_local std::vector<float> cbuf, sbuf;
+  if (cbuf.size() < static_cast<size_t>(head_dim_ / 2)) {
+    cbuf.resize(head_dim_ / 2);
+    sbuf.resize(head_dim_ / 2);
+  }
+  Angles(position, cbuf.data(), sbuf.data());
+  Rotate(x, num_heads, cbuf.data(), sbuf.data());
+  Rotate(y, num_heads, cbuf.data(), sbuf.data());
 }
 
 }  // namespace ancat::asr::nn

@@ -32,6 +32,8 @@ class Rope {
   int head_dim() const { return head_dim_; }
   // Rotates num_heads consecutive heads of x (num_heads * head_dim floats) for one position.
   void Apply(float* x, int num_heads, int64_t position) const;
+  // The same for two vectors at one position (a frame's query and key): the angles once.
+  void Apply(float* x, float* y, int num_heads, int64_t position) const;
 
  private:
   int head_dim_ = 0;
@@ -40,6 +42,10 @@ class Rope {
   std::vector<double> inv_freq_;
   std::vector<double> cos_, sin_;              // [table_positions, head_dim/2]: angle b * theta_i
   std::vector<double> coarse_cos_, coarse_sin_;  // the same for angles a * table_positions * theta_i
+
+  // cos and sin of the half head_dim angles of `position`, in float.
+  void Angles(int64_t position, float* c, float* s) const;
+  void Rotate(float* x, int num_heads, const float* c, const float* s) const;
 };
 
 }  // namespace ancat::asr::nn

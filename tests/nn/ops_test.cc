@@ -82,6 +82,25 @@ TEST(OpsTest, RopeRotatesHalvesByPosition) {
   }
 }
 
+TEST(OpsTest, RopeOfTwoVectorsEqualsEachAlone) {
+  // The encoder rotates a frame's query and key with one call: the same bits as two calls.
+  const int dh = 64, heads = 4;
+  Rope rope(dh, 10000.0f);
+  for (int64_t pos : {0, 7, 1023, 1024, 5000, 2000000}) {
+    std::vector<float> q(dh * heads), k(dh * heads);
+    for (int i = 0; i < dh * heads; ++i) {
+      q[i] = std::sin(0.3f * i + 1.0f);
+      k[i] = std::cos(0.7f * i);
+    }
+    auto q1 = q, k1 = k;
+    rope.Apply(q1.data(), heads, pos);
+    rope.Apply(k1.data(), heads, pos);
+    rope.Apply(q.data(), k.data(), heads, pos);
+    EXPECT_EQ(q, q1) << pos;
+    EXPECT_EQ(k, k1) << pos;
+  }
+}
+
 TEST(OpsTest, RopeKeepsDotProductsRelative) {
   // q(t) . k(s) depends only on t - s: why streaming needs no absolute offsets.
   const int dh = 16;

@@ -2,6 +2,7 @@
 // formula: conv1/conv2 with two zero frames of left padding, ReLU, channel-major flatten, Linear.
 #include "asr/nn/subsampling.h"
 
+#include <cmath>
 #include <random>
 
 #include "gtest/gtest.h"
@@ -16,8 +17,9 @@ struct Params {
   int f2() const { return (f1() - 3) / 2 + 1; }
 };
 
-Params MakeParams(std::mt19937& rng) {
+Params MakeParams(std::mt19937& rng, int channels = 3) {
   Params p;
+  p.c = channels;
   std::uniform_real_distribution<float> u(-0.5f, 0.5f);
   auto fill = [&](std::vector<float>& v, size_t n) {
     v.resize(n);
@@ -134,6 +136,41 @@ TEST(SubsamplingTest, BatchOfStreamsEqualsEachAlone) {
     for (size_t k = 0; k < refs[i].size(); ++k) ASSERT_NEAR(out[row * p.d + k], refs[i][k], 1e-5);
     row += counts[i];
     EXPECT_EQ(sub.NumReady(states[i]), 0);
+  }
+}
+
+// 64 channels (the default model's count, which has its own register-blocked conv1 kernel) and
+// more conv2 rows than one im2col chunk of 256 rows holds (86 frames x 4 rows here).
+TEST(SubsamplingTest, SixtyFourChannelsOverSeveralChunksMatchDirectEvaluation) {
+  std::mt19937 rng(12);
+  Params p = MakeParams(rng, 64);
+  CausalConvSubsampling sub({p.mean.data(), p.istd.data(), p.w1.data(), p.b1.data(), p.w2.data(), p.b2.data(),
+                             p.wo.data(), p.bo.data()},
+                            p.bins, p.c, p.d, ComputeType::kF32);
+  std::uniform_real_distribution<float> u(-2, 2);
+  std::vector<int> lengths = {300, 41};
+  std::vector<CausalConvSubsampling::State> states(lengths.size());
+  std::vector<CausalConvSubsampling::State*> ptrs;
+  std::vector<int> counts;
+  std::vector<std::vector<double>> refs;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    std::vector<float> fbank(static_cast<size_t>(lengths[i]) * p.bins);
+    for (float& v : fbank) v = u(rng);
+    refs.push_back(Reference(p, fbank, lengths[i]));
+    sub.AcceptFrames(&states[i], fbank.data(), lengths[i]);
+    ptrs.push_back(&states[i]);
+    counts.push_back(static_cast<int>(sub.NumReady(states[i])));
+  }
+  ASSERT_GT((counts[0] + counts[1]) * p.f2(), 256);
+  std::vector<float> out(static_cast<size_t>(counts[0] + counts[1]) * p.d);
+  sub.Forward(ptrs, counts, out.data());
+  size_t row = 0;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    ASSERT_EQ(refs[i].size(), static_cast<size_t>(counts[i]) * p.d);
+    for (size_t k = 0; k < refs[i].size(); ++k) {
+      ASSERT_NEAR(out[row * p.d + k], refs[i][k], 1e-4 * (1 + std::fabs(refs[i][k]))) << i << " " << k;
+    }
+    row += counts[i];
   }
 }
 
