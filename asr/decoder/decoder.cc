@@ -6,6 +6,19 @@
 #include "asr/decoder/words.h"
 
 namespace ancat::asr {
+namespace {
+
+// Frames whose buffers a stream keeps between Decode calls (ReleaseIfLarge).
+constexpr size_t kKeepFrames = 2;
+
+// An emptied buffer that a burst made big (seconds of audio in one call: ~1 KB per frame) is
+// given back, so that an idle stream does not hold it for good; ordinary calls (a few frames)
+// keep theirs.
+void ReleaseIfLarge(std::vector<float>* v, size_t row_floats) {
+  if (v->empty() && v->capacity() > kKeepFrames * row_floats) std::vector<float>().swap(*v);
+}
+
+}  // namespace
 
 TransducerDecoder::TransducerDecoder(const TransducerScorer* scorer, const NgramLm* lm,
                                      PieceTable pieces, int frame_ms,
@@ -61,6 +74,7 @@ void TransducerDecoder::Decode(absl::Span<DecoderStream* const> streams) const {
       s->projected_.insert(s->projected_.end(), projected.begin() + at, projected.begin() + at + n);
       at += n;
       s->raw_.clear();
+      ReleaseIfLarge(&s->raw_, enc_dim);
     }
   }
 
@@ -97,6 +111,7 @@ void TransducerDecoder::Decode(absl::Span<DecoderStream* const> streams) const {
   for (DecoderStream* s : streams) {
     s->projected_.erase(s->projected_.begin(), s->projected_.begin() + s->head_);
     s->head_ = 0;
+    ReleaseIfLarge(&s->projected_, frame_dim);
     if (s->stopped_) {  // single utterance: later audio is ignored
       s->projected_.clear();
       s->latency_.clear();

@@ -129,6 +129,7 @@ struct EncoderStream::State {
   EncoderStreamOptions options;
   std::vector<float> bias;   // per k: -beta * W[k], or -inf when above the cap
   int max_w = 0;             // largest lookahead this stream can pick
+  int left_context = 0;
   int d = 0;
   const nn::CausalConvSubsampling* subsampling = nullptr;  // the encoder's (CMVN + convs)
   nn::CausalConvSubsampling::State sub;
@@ -196,6 +197,18 @@ bool EncoderStream::IsDone() const {
   return s.finished && s.produced == s.TotalFrames();
 }
 
+std::vector<EncoderStream::LayerMemory> EncoderStream::MemoryByLayer() const {
+  std::vector<LayerMemory> out;
+  for (const auto& l : state_->layers) {
+    const int64_t key_from = std::max<int64_t>(0, l.done_upto - state_->left_context);
+    out.push_back({.kv_capacity = l.kv_cap,
+                   .kv_live = l.projected - std::min(key_from, l.projected),
+                   .slot_capacity = l.slot_cap,
+                   .waiting = l.projected - l.consumed});
+  }
+  return out;
+}
+
 size_t EncoderStream::MemoryBytes() const {
   const State& s = *state_;
   size_t n = sizeof(State) + s.sub.MemoryBytes() + s.out.capacity() * 4 + s.out_latency.capacity() * 4 +
@@ -233,6 +246,18 @@ struct Encoder::Impl {
       int64_t t, lo, hi;
     };
     std::vector<Query> queries;
+    // Slot rings of layers whose frames have all been handed on (ParkSlots), for the next
+    // layer that needs one (TakeSlots): a live stream's slot rings circulate through here
+    // instead of being allocated per call, and between calls a stream holds slots only for
+    // layers with frames that wait for their lookahead.
+    struct SlotRing {
+      std::vector<float> slots;
+      std::vector<int8_t> choice;
+      std::vector<uint8_t> done;
+      std::vector<int32_t> r;
+      int64_t cap = 0;
+    };
+    std::vector<SlotRing> spare;
   };
   std::mutex pool_mu;
   std::vector<std::unique_ptr<Workspace>> pool;
@@ -253,6 +278,8 @@ struct Encoder::Impl {
   void Attend(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws, int threads);
   void AdvanceGroup(absl::Span<EncoderStream::State* const> states, int threads);
   void ShrinkRings(EncoderStream::State* s);
+  void ParkSlots(LayerState* ls, Workspace& ws) const;
+  void TakeSlots(LayerState* ls, Workspace& ws) const;
   void ResizeKv(LayerState* ls, int64_t new_cap, int64_t live_from);
   int GatherLayerInput(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws);
   void EmitOutputs(absl::Span<EncoderStream::State* const> streams, Workspace& ws);
@@ -360,6 +387,7 @@ absl::StatusOr<std::unique_ptr<EncoderStream>> Encoder::CreateStream(const Encod
   auto st = std::make_unique<EncoderStream::State>();
   st->options = options;
   st->d = m.d;
+  st->left_context = m.left_context;
   st->bias.resize(m.K);
   // Cap below every choice: the smallest lookahead is the only one left (as the recipe does).
   const int cap = options.max_lookahead_frames < 0 ? std::numeric_limits<int>::max()
@@ -429,6 +457,7 @@ int Encoder::Impl::GatherLayerInput(int l, absl::Span<EncoderStream::State* cons
     }
     ws.counts[i] = static_cast<int>(prev.done_upto - prev.consumed);
     prev.consumed = prev.done_upto;
+    ParkSlots(&prev, ws);
   }
   return total;
 }
@@ -460,6 +489,7 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
     const int64_t key_from = std::max<int64_t>(0, ls.done_upto - left_context);
     const int64_t min_kv = left_context + s.max_w + 1;  // steady state: one new frame, max_w waiting
     if (end - key_from > ls.kv_cap) ResizeKv(&ls, std::max(end - key_from, min_kv), key_from);
+    TakeSlots(&ls, ws);
     const int64_t old_slot_cap = ls.slot_cap;
     const int64_t min_slots = s.max_w + 1;
     GrowRing(&ls.slots, &ls.slot_cap, 2 * d, ls.consumed, ls.projected, end, min_slots);
@@ -563,9 +593,9 @@ void Encoder::Impl::EmitOutputs(absl::Span<EncoderStream::State* const> streams,
       ++s.out_rows;
     }
     top.consumed = top.done_upto;
+    ParkSlots(&top, ws);
     s.produced += n;
   }
-  (void)ws;
 }
 
 absl::Status Encoder::Advance(absl::Span<EncoderStream* const> streams) {
@@ -643,7 +673,42 @@ void Encoder::Impl::AdvanceGroup(absl::Span<EncoderStream::State* const> states,
     EmitOutputs(states, *ws);
   }
   for (auto* s : states) ShrinkRings(s);
+  // What the next call needs at most (a ring per stream and layer in flight, handed on layer
+  // by layer): the rest goes, so that a workspace does not keep a big group's rings.
+  if (ws->spare.size() > states.size()) ws->spare.resize(states.size());
   Release(std::move(ws));
+}
+
+// Once every frame of a layer's slot ring has been handed on, the ring goes to the workspace
+// (rings of ordinary size; a burst's big ring is freed).
+void Encoder::Impl::ParkSlots(LayerState* ls, Workspace& ws) const {
+  if (ls->slot_cap == 0 || ls->consumed != ls->projected) return;
+  if (ls->slot_cap <= *std::max_element(W.begin(), W.end()) + 1 + kRingSlack) {
+    Workspace::SlotRing& ring = ws.spare.emplace_back();
+    ring.slots.swap(ls->slots);
+    ring.choice.swap(ls->choice);
+    ring.done.swap(ls->done);
+    ring.r.swap(ls->r);
+    ring.cap = ls->slot_cap;
+  } else {
+    std::vector<float>().swap(ls->slots);
+    std::vector<int8_t>().swap(ls->choice);
+    std::vector<uint8_t>().swap(ls->done);
+    std::vector<int32_t>().swap(ls->r);
+  }
+  ls->slot_cap = 0;
+}
+
+// A layer without a slot ring (nothing in it is live) takes a parked one, if any.
+void Encoder::Impl::TakeSlots(LayerState* ls, Workspace& ws) const {
+  if (ls->slot_cap != 0 || ws.spare.empty()) return;
+  Workspace::SlotRing& ring = ws.spare.back();
+  ls->slots.swap(ring.slots);
+  ls->choice.swap(ring.choice);
+  ls->done.swap(ring.done);
+  ls->r.swap(ring.r);
+  ls->slot_cap = ring.cap;
+  ws.spare.pop_back();
 }
 
 // Re-lays out the KV ring (keys column-wise, values and P rows) with new_cap slots, keeping the
@@ -673,13 +738,14 @@ void Encoder::Impl::ResizeKv(LayerState* ls, int64_t new_cap, int64_t live_from)
 // After a backlog (a burst of audio, or a round of many frames) the rings are bigger than a
 // live stream needs: give the memory back, so that streams idle at their steady size. Steady:
 // the KV ring holds left_context keys behind the oldest unfinished frame, the <= max_w frames
-// waiting for lookahead and one new frame; the slots hold the waiting frames and one new one.
-// kRingSlack frames of excess are kept, so that the ordinary bursts of a live stream (a layer
-// below releasing up to max_w + 1 frames at once when a long-lookahead frame finishes, or a
-// client's chunks of up to ~200 ms) do not re-lay out the rings on every call; bigger chunks pay
-// one copy of the live rows per layer per call, small next to computing those frames. (Keeping
-// anything below 4x the steady size, as before, left a stream that had heard 3 s in 500 ms
-// chunks idling at 1.6 MB instead of 0.97 MB on models/ancat-en, f32.)
+// waiting for lookahead and one new frame; a layer with waiting frames keeps its slot ring of
+// max_w + 1 slots (one with none has parked its ring already: ParkSlots). kRingSlack frames of excess
+// are kept, so that the ordinary bursts of a live stream (a layer below releasing up to
+// max_w + 1 frames at once when a long-lookahead frame finishes, or a client's chunks of up to
+// ~200 ms) do not re-lay out the rings on every call; bigger chunks pay one copy of the live
+// rows per layer per call, small next to computing those frames. (Keeping anything below 4x the
+// steady size, as before, left a stream that had heard 3 s in 500 ms chunks idling at 1.6 MB
+// instead of 0.97 MB on models/ancat-en, f32.)
 void Encoder::Impl::ShrinkRings(EncoderStream::State* s) {
   sub.Trim(&s->sub);
   const int64_t min_kv = left_context + s->max_w + 1, min_slots = s->max_w + 1;

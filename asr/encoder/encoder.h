@@ -103,6 +103,14 @@ class EncoderStream {
   const EncoderStreamOptions& options() const;
   // Heap bytes held by this stream (caches, queues).
   size_t MemoryBytes() const;
+  // Per layer, in frames, what the stream holds (memory accounting, tests).
+  struct LayerMemory {
+    int64_t kv_capacity = 0;    // room of the key/value ring
+    int64_t kv_live = 0;        // keys/values a query can still read (left context + waiting)
+    int64_t slot_capacity = 0;  // room for residuals and queries (2 d floats per frame)
+    int64_t waiting = 0;        // frames taken in and not yet handed on to the next layer
+  };
+  std::vector<LayerMemory> MemoryByLayer() const;
 
  private:
   friend class Encoder;

@@ -462,13 +462,15 @@ TEST(EncoderStreamingTest, IdleStreamIsSmall) {
 
 // An idle stream of the shipped model holds what its next frames need and little more, however
 // its audio arrived (40 ms chunks, 500 ms chunks, or seconds at once): per layer, a KV ring of
-// left_context + max lookahead + 1 frames (key and value, d floats each, and P) and slots for
-// the max lookahead + 1 frames that wait for their lookahead (residual and query, 2d floats,
-// and three small fields), each with the 4 frames of slack ShrinkRings allows; the
-// subsampling's fbank rows (its Trim keeps capacity below 4x its <= 10 live rows + 32); an
-// output buffer of at most 8 rows; and the structs. This is all legitimately needed state: in
-// f32 it is ~1 MB for the default size (12 layers x 37 frames x 2 KB of keys and values alone
-// is 888 KiB), which is why EncoderConfig::kv_cache offers bf16.
+// left_context + max lookahead + 1 frames (key and value, d values each, and P) with the 4
+// frames of slack ShrinkRings allows; slots (residual and query, 2d floats, and three small
+// fields) only in layers that still have frames waiting for their lookahead, at most one ring
+// of max lookahead + 1 (+ slack) slots per such layer (a layer whose frames were all handed on
+// parks its ring in the encoder's workspace); the subsampling's fbank rows (its Trim keeps
+// capacity below 4x its <= 10 live rows + 32); an output buffer of at most 8 rows; and the
+// structs. Of this, the left_context frames of keys and values per layer are needed by any
+// exact executor: in f32, 12 x 32 x 2 KiB = 768 KiB on the default size, of the ~0.93 MB the
+// stream holds; EncoderConfig::kv_cache = bf16 halves them.
 TEST(EncoderMemoryTest, IdleStreamOfShippedModelStaysNearItsSteadyState) {
   const std::string dir = std::string(ANCAT_SOURCE_DIR) + "/models/ancat-en";
   if (!std::filesystem::exists(dir + "/golden.safetensors")) GTEST_SKIP() << "no " << dir;
@@ -483,15 +485,15 @@ TEST(EncoderMemoryTest, IdleStreamOfShippedModelStaysNearItsSteadyState) {
   ASSERT_GE(total_rows, 300);
   const size_t max_w = *std::max_element(c.encoder.lookahead_frames.begin(), c.encoder.lookahead_frames.end());
   const size_t slack = 4;
-  const size_t kv_row = 2 * d * sizeof(float) + sizeof(int32_t);
+  const size_t kv_frames = c.encoder.left_context + max_w + 1 + slack;
   const size_t slot_row = 2 * d * sizeof(float) + 2 + sizeof(int32_t);
-  const size_t per_layer = (c.encoder.left_context + max_w + 1 + slack) * kv_row + (max_w + 1 + slack) * slot_row;
-  const size_t bound = L * per_layer + (4 * 10 + 32) * bins * sizeof(float) + 8 * (d + 1) * sizeof(float) + 16 * 1024;
+  const size_t rest = (4 * 10 + 32) * bins * sizeof(float) + 8 * (d + 1) * sizeof(float) + 16 * 1024;
   for (const nn::KvType kv : {nn::KvType::kF32, nn::KvType::kBF16}) {
     auto enc = Encoder::Create(*model, {.num_threads = 1, .kv_cache = kv});
     ASSERT_TRUE(enc.ok()) << enc.status();
-    // bf16 halves the keys and values.
-    const size_t kv_bound = kv == nn::KvType::kF32 ? bound : bound - L * (c.encoder.left_context + max_w + 1 + slack) * d * 2 * 2;
+    const size_t elem = kv == nn::KvType::kF32 ? sizeof(float) : 2;
+    const size_t kv_row = 2 * d * elem + sizeof(int32_t);
+    const size_t kv_bound = L * kv_frames * kv_row;
     for (const int audio_rows : {50, total_rows}) {
       for (const int chunk : {4, 50, total_rows}) {
         auto s = (*enc)->CreateStream({});
@@ -505,8 +507,22 @@ TEST(EncoderMemoryTest, IdleStreamOfShippedModelStaysNearItsSteadyState) {
           p->PopOutputFrames(p->NumOutputFrames());
         }
         if (audio_rows == total_rows) EXPECT_GT(produced, 0);  // every layer has its rings
-        EXPECT_LE(p->MemoryBytes(), kv_bound) << "kv " << (kv == nn::KvType::kF32 ? "f32" : "bf16") << ", "
-                                              << audio_rows << " fbank rows in chunks of " << chunk;
+        const std::string what = absl::StrCat(kv == nn::KvType::kF32 ? "f32" : "bf16", ", ", audio_rows,
+                                              " fbank rows in chunks of ", chunk);
+        size_t bound = rest;
+        for (const auto& m : p->MemoryByLayer()) {
+          // The ring has room for what queries still read, and a few frames more at most.
+          EXPECT_LE(m.kv_live, static_cast<int64_t>(c.encoder.left_context + max_w)) << what;
+          EXPECT_GE(m.kv_capacity, m.kv_live) << what;
+          EXPECT_LE(m.kv_capacity, static_cast<int64_t>(kv_frames)) << what;
+          // Slots only where frames wait: a layer with none holds none.
+          EXPECT_LE(m.waiting, static_cast<int64_t>(max_w)) << what;
+          if (m.waiting == 0) EXPECT_EQ(m.slot_capacity, 0) << what;
+          EXPECT_LE(m.slot_capacity, static_cast<int64_t>(max_w + 1 + slack)) << what;
+          bound += m.kv_capacity * kv_row + m.slot_capacity * slot_row;
+        }
+        EXPECT_LE(p->MemoryBytes(), bound) << what;
+        EXPECT_LE(p->MemoryBytes(), kv_bound + rest + L * (max_w + 1 + slack) * slot_row) << what;
       }
     }
   }
