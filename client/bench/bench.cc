@@ -55,6 +55,9 @@ absl::Status BenchConfig::Validate() const {
   if (batch_streams < 0) return absl::InvalidArgumentError("BenchConfig.batch_streams must be >= 0");
   if (idle_streams < 0) return absl::InvalidArgumentError("BenchConfig.idle_streams must be >= 0");
   if (idle_audio_ms < 0) return absl::InvalidArgumentError("BenchConfig.idle_audio_ms must be >= 0");
+  if (memory_only && idle_streams < 1) {
+    return absl::InvalidArgumentError("BenchConfig.memory_only needs idle_streams >= 1");
+  }
   if (capacity.chunk_ms != chunk_ms) {
     return absl::InvalidArgumentError("BenchConfig.capacity.chunk_ms must equal chunk_ms");
   }
@@ -65,10 +68,10 @@ std::string BenchConfig::ToString() const {
   return absl::StrFormat(
       "BenchConfig{model_dir=%s, audio=%s, repo_dir=%s, work_dir=%s, peers=[%s], onnx=%s, "
       "decoding=%s, cores=%d, chunk_ms=%d, min_seconds=%.1f, matmul_size=%d, "
-      "matmul_seconds=%.2f, capacity=%s, batch_streams=%d, idle_streams=%d, idle_audio_ms=%d, json_out=%s}",
+      "matmul_seconds=%.2f, capacity=%s, batch_streams=%d, idle_streams=%d, idle_audio_ms=%d, memory_only=%s, json_out=%s}",
       model_dir, audio, repo_dir, work_dir, absl::StrJoin(peers, ","), onnx, decoding, cores,
       chunk_ms, min_seconds, matmul_size, matmul_seconds, capacity.ToString(), batch_streams, idle_streams,
-      idle_audio_ms, json_out);
+      idle_audio_ms, memory_only ? "true" : "false", json_out);
 }
 
 namespace {
@@ -396,6 +399,38 @@ void Peers(Context& x) {
   }
 }
 
+// Memory of idle streams (streams that decoded idle_audio_ms and wait for more), per stream,
+// for both key/value cache types and for audio given in one call and in chunk_ms chunks.
+absl::Status Memory(Context& x, int threads) {
+  const BenchConfig& c = x.c;
+  const asr::StreamConfig sc = MakeStreamConfig(c);
+  x.r.Section("memory");
+  for (const std::string kv : {"f32", "bf16"}) {
+    auto rec = MakeRecognizer(c, threads, "f32", kv);
+    if (!rec.ok()) return rec.status();
+    const std::string suffix = kv == "f32" ? "" : "_kv_bf16";
+    const std::string what = kv == "f32" ? "f32 keys/values (RecognizerConfig::kv_cache default)"
+                                         : "RecognizerConfig::kv_cache = bf16";
+    for (const int chunk_ms : {0, c.chunk_ms}) {
+      auto mem = MeasureIdleStreams(**rec, sc, x.samples, c.idle_streams, c.idle_audio_ms, chunk_ms);
+      if (!mem.ok()) return mem.status();
+      const std::string key = chunk_ms == 0 ? suffix : absl::StrCat(suffix, "_chunked");
+      const std::string how = chunk_ms == 0 ? "in one call" : absl::StrFormat("in %d ms chunks", chunk_ms);
+      x.r.Num("idle_stream_kb" + key, mem->rss_bytes_per_stream / 1024, "%.1f",
+              absl::StrFormat("KiB: RSS growth / %d open streams that each decoded %d ms given %s; %s",
+                              mem->streams, c.idle_audio_ms, how, what));
+      x.r.Num("idle_stream_heap_kb" + key, mem->heap_bytes_per_stream / 1024, "%.1f",
+              "KiB: malloc bytes in use, same streams");
+      if (chunk_ms == 0) {
+        x.r.Num("recognizer_first_use_mb" + suffix, mem->first_use_heap_bytes / (1024 * 1024), "%.1f",
+                "MiB: what the same workload on streams closed again left in the heap (one-time, "
+                "per recognizer: oneDNN primitives, encoder workspaces); not in the per-stream figures");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
   const BenchConfig& c = x.c;
   const int n = static_cast<int>(cores.size());
@@ -480,25 +515,7 @@ absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
                               PctOf(x, gf, name, n), n, name, PctOf(x, gf / n, name, 1), n));
     }
   }
-  if (c.idle_streams > 0) {
-    auto mem = MeasureIdleStreams(**rec, sc, x.samples, c.idle_streams, c.idle_audio_ms);
-    if (!mem.ok()) return mem.status();
-    x.r.Section("memory");
-    x.r.Num("idle_stream_kb", mem->rss_bytes_per_stream / 1024, "%.1f",
-            absl::StrFormat("RSS growth / %d open streams that each decoded %d ms", mem->streams,
-                            c.idle_audio_ms));
-    x.r.Num("idle_stream_heap_kb", mem->heap_bytes_per_stream / 1024, "%.1f",
-            "malloc bytes in use, same streams");
-    // The key/value cache is most of an idle stream: the same with it in bf16.
-    auto kv_rec = MakeRecognizer(c, 1, "f32", "bf16");
-    if (!kv_rec.ok()) return kv_rec.status();
-    auto kv_mem = MeasureIdleStreams(**kv_rec, sc, x.samples, c.idle_streams, c.idle_audio_ms);
-    if (!kv_mem.ok()) return kv_mem.status();
-    x.r.Num("idle_stream_kb_kv_bf16", kv_mem->rss_bytes_per_stream / 1024, "%.1f",
-            "the same with RecognizerConfig::kv_cache = bf16");
-    x.r.Num("idle_stream_heap_kb_kv_bf16", kv_mem->heap_bytes_per_stream / 1024, "%.1f",
-            "malloc bytes in use, same streams");
-  }
+  if (c.idle_streams > 0) return Memory(x, n);
   return absl::OkStatus();
 }
 
@@ -572,6 +589,17 @@ void Ratios(Context& x) {
   }
 }
 
+// The closing line, and the JSON file if asked for.
+absl::Status Finish(Context& x) {
+  x.r.Num("load_average_end", LoadAverage1(), "%.2f");
+  if (!x.c.json_out.empty()) {
+    std::ofstream f(x.c.json_out);
+    f << x.r.json().dump(2) << "\n";
+    if (!f) return absl::InternalError(absl::StrCat("cannot write ", x.c.json_out));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunBench(const BenchConfig& c) {
@@ -581,6 +609,15 @@ absl::Status RunBench(const BenchConfig& c) {
   if (ec) return absl::InternalError(absl::StrCat("cannot create work_dir ", c.work_dir));
   Context x(c);
   if (auto s = Setup(x); !s.ok()) return s;
+  std::vector<int> cores(x.allowed.begin(),
+                         x.allowed.begin() + std::min<size_t>(c.cores, x.allowed.size()));
+  const int n = static_cast<int>(cores.size());
+  if (c.memory_only) {
+    if (auto s = PinProcess(cores); !s.ok()) return s;
+    asr::nn::SetNumThreads(n);
+    if (auto s = Memory(x, n); !s.ok()) return s;
+    return Finish(x);
+  }
 
   // One core: the whole process (and later the peers) on the quieter CPU.
   x.one_cpu = QuietestCpu(x.allowed, 0.3);
@@ -593,10 +630,7 @@ absl::Status RunBench(const BenchConfig& c) {
   if (!c.peers.empty()) Peers(x);
 
   // N cores: cross-stream batching.
-  std::vector<int> cores(x.allowed.begin(),
-                         x.allowed.begin() + std::min<size_t>(c.cores, x.allowed.size()));
   if (auto s = PinProcess(cores); !s.ok()) return s;
-  const int n = static_cast<int>(cores.size());
   asr::nn::SetNumThreads(n);
   x.r.Section(absl::StrFormat("%d cores (cpus %s), %d threads, cross-stream batching", n,
                               absl::StrJoin(cores, ","), n));
@@ -604,11 +638,7 @@ absl::Status RunBench(const BenchConfig& c) {
   if (auto s = ManyCores(x, cores); !s.ok()) return s;
 
   Ratios(x);
-  x.r.Num("load_average_end", LoadAverage1(), "%.2f");
-  if (!c.json_out.empty()) {
-    std::ofstream f(c.json_out);
-    f << x.r.json().dump(2) << "\n";
-  }
+  if (auto s = Finish(x); !s.ok()) return s;
   return x.peer_status;
 }
 

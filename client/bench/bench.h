@@ -28,6 +28,7 @@ struct BenchConfig {
   int batch_streams = 128;               // also time the encoder at this batch (0: only at capacity)
   int idle_streams = 1000;               // streams for the memory measurement
   int idle_audio_ms = 500;               // audio each of them decodes first
+  bool memory_only = false;              // only the setup and the memory section (no timings)
   std::string json_out;                  // also write every figure here (optional)
   absl::Status Validate() const;
   std::string ToString() const;

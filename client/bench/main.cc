@@ -36,6 +36,7 @@ ABSL_FLAG(int, max_streams, 512, "largest N the capacity search tries");
 ABSL_FLAG(int, batch_streams, 128, "also time the batched encoder at this many streams (0: no)");
 ABSL_FLAG(int, idle_streams, 1000, "streams for the memory measurement (0: skip)");
 ABSL_FLAG(int, idle_audio_ms, 500, "audio each idle stream decodes first");
+ABSL_FLAG(bool, memory_only, false, "only the memory of idle streams (no timings, no peers)");
 ABSL_FLAG(std::string, json, "", "also write the figures as JSON here");
 
 int main(int argc, char** argv) {
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   c.batch_streams = absl::GetFlag(FLAGS_batch_streams);
   c.idle_streams = absl::GetFlag(FLAGS_idle_streams);
   c.idle_audio_ms = absl::GetFlag(FLAGS_idle_audio_ms);
+  c.memory_only = absl::GetFlag(FLAGS_memory_only);
   c.json_out = absl::GetFlag(FLAGS_json);
   absl::Status s = ancat::bench::RunBench(c);
   if (!s.ok()) {

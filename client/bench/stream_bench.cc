@@ -218,31 +218,57 @@ absl::StatusOr<CapacityResult> FindCapacity(asr::Recognizer& rec, const asr::Str
       [&](int n) { return RunLockstep(rec, config, samples, capacity, n); }, capacity);
 }
 
-absl::StatusOr<StreamMemory> MeasureIdleStreams(asr::Recognizer& rec,
-                                                const asr::StreamConfig& config,
-                                                absl::Span<const float> samples, int count,
-                                                int audio_ms) {
-  if (count < 1) return absl::InvalidArgumentError("MeasureIdleStreams: count must be >= 1");
-  const size_t n = std::min(samples.size(), static_cast<size_t>(audio_ms) * kRate / 1000);
-  std::vector<std::unique_ptr<asr::Stream>> streams;
-  streams.reserve(count);
+namespace {
+
+// Opens `count` streams and feeds each the first n samples in chunks of `chunk` samples,
+// 64 streams per DecodeStreams call, after every chunk.
+absl::Status OpenIdleStreams(asr::Recognizer& rec, const asr::StreamConfig& config,
+                             absl::Span<const float> audio, int count, size_t chunk,
+                             std::vector<std::unique_ptr<asr::Stream>>* streams) {
+  constexpr int kBatch = 64;
+  streams->reserve(streams->size() + count);
   std::vector<asr::Stream*> batch;
-  int64_t heap0 = HeapBytesInUse();  // trims first, so RSS is read after
-  int64_t rss0 = ResidentBytes();
   for (int i = 0; i < count; ++i) {
     auto s = rec.CreateStream(config);
     if (!s.ok()) return s.status();
-    if (auto st = (*s)->AcceptWaveform(samples.subspan(0, n)); !st.ok()) return st;
     batch.push_back(s->get());
-    streams.push_back(std::move(*s));
-    if (batch.size() == 64 || i + 1 == count) {
+    streams->push_back(std::move(*s));
+    if (batch.size() < kBatch && i + 1 < count) continue;
+    for (size_t at = 0; at < audio.size(); at += chunk) {
+      for (auto* b : batch) {
+        if (auto st = b->AcceptWaveform(audio.subspan(at, chunk)); !st.ok()) return st;
+      }
       if (auto st = rec.DecodeStreams(batch); !st.ok()) return st;
       for (auto* b : batch) b->TakeResults();
-      batch.clear();
     }
+    batch.clear();
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<StreamMemory> MeasureIdleStreams(asr::Recognizer& rec,
+                                                const asr::StreamConfig& config,
+                                                absl::Span<const float> samples, int count,
+                                                int audio_ms, int chunk_ms) {
+  if (count < 1) return absl::InvalidArgumentError("MeasureIdleStreams: count must be >= 1");
+  if (chunk_ms < 0) return absl::InvalidArgumentError("MeasureIdleStreams: chunk_ms must be >= 0");
+  const size_t n = std::min(samples.size(), static_cast<size_t>(audio_ms) * kRate / 1000);
+  const absl::Span<const float> audio = samples.subspan(0, n);
+  const size_t chunk = chunk_ms == 0 ? std::max<size_t>(n, 1) : static_cast<size_t>(chunk_ms) * kRate / 1000;
   StreamMemory m;
   m.streams = count;
+  std::vector<std::unique_ptr<asr::Stream>> streams;
+  {
+    const int64_t before = HeapBytesInUse();
+    if (auto st = OpenIdleStreams(rec, config, audio, count, chunk, &streams); !st.ok()) return st;
+    streams.clear();
+    m.first_use_heap_bytes = static_cast<double>(HeapBytesInUse() - before);
+  }
+  int64_t heap0 = HeapBytesInUse();  // trims first, so RSS is read after
+  int64_t rss0 = ResidentBytes();
+  if (auto st = OpenIdleStreams(rec, config, audio, count, chunk, &streams); !st.ok()) return st;
   m.heap_bytes_per_stream = double(HeapBytesInUse() - heap0) / count;
   m.rss_bytes_per_stream = double(ResidentBytes() - rss0) / count;  // after the trim above
   return m;

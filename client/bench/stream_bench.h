@@ -87,14 +87,20 @@ struct StreamMemory {
   int streams = 0;
   double rss_bytes_per_stream = 0;   // resident set growth / streams
   double heap_bytes_per_stream = 0;  // malloc bytes in use growth / streams
+  // What the same workload left in the process once its streams were closed again: the
+  // recognizer's one-time growth (oneDNN primitives for new batch sizes, the encoder's
+  // workspaces), which is not per stream and is not in the figures above.
+  double first_use_heap_bytes = 0;
 };
 
-// Creates `count` streams, gives each audio_ms of audio and decodes it, keeps them open, and
-// measures the process's growth.
+// Creates `count` streams, gives each audio_ms of audio (in chunks of chunk_ms, 0: in one
+// call), decodes it (DecodeStreams over 64 streams at a time, after every chunk), keeps them
+// open, and measures the process's growth. The same workload runs once before on streams that
+// are then closed, so that the recognizer's first-use growth is not divided among the streams.
 absl::StatusOr<StreamMemory> MeasureIdleStreams(asr::Recognizer& rec,
                                                 const asr::StreamConfig& config,
                                                 absl::Span<const float> samples, int count,
-                                                int audio_ms);
+                                                int audio_ms, int chunk_ms = 0);
 
 }  // namespace ancat::bench
 

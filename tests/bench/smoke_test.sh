@@ -15,7 +15,8 @@ for key in encoder_mflop_per_frame encoder_gflop_per_audio_second \
            ancat_encoder_streaming_rtf_1core_f32 ancat_offline_rtf_1core ancat_streaming_rtf_1core \
            ancat_realtime_streams_2cores ancat_encoder_realtime_streams_2cores_f32 \
            ancat_encoder_batched_gflops_2cores_f32 ancat_streaming_encoder_share \
-           idle_stream_kb idle_stream_heap_kb load_average_end; do
+           idle_stream_kb idle_stream_heap_kb idle_stream_kb_chunked idle_stream_kb_kv_bf16 \
+           idle_stream_kb_kv_bf16_chunked recognizer_first_use_mb load_average_end; do
   if ! grep -Eq "^$key: [0-9.e+-]+( |$)" "$work/out.txt"; then
     echo "missing or non-numeric field: $key" >&2
     fail=1
@@ -32,4 +33,13 @@ if grep -q '^matmul_int8_gflops_1core: .*vnni' "$work/out.txt"; then
   done
 fi
 grep -Eq '^  streams +1: step mean' "$work/out.txt" || { echo "no capacity table" >&2; fail=1; }
+# --memory_only: the memory section alone, no timings.
+"$bench" --model "$model" --audio "$audio" --memory_only --work_dir "$work" \
+  --idle_streams 10 --idle_audio_ms 200 > "$work/mem.txt"
+cat "$work/mem.txt"
+for key in idle_stream_kb idle_stream_heap_kb idle_stream_kb_chunked idle_stream_heap_kb_kv_bf16_chunked \
+           recognizer_first_use_mb load_average_end; do
+  grep -Eq "^$key: [0-9.e+-]+( |$)" "$work/mem.txt" || { echo "--memory_only: missing $key" >&2; fail=1; }
+done
+if grep -q '^matmul_\|^ancat_' "$work/mem.txt"; then echo "--memory_only timed something" >&2; fail=1; fi
 exit $fail
