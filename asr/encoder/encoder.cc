@@ -509,8 +509,7 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
           best = k;
         }
       }
-      rope.Apply(qkva, dims.num_heads, t);      // q
-      rope.Apply(qkva + d, dims.num_heads, t);  // k
+      rope.Apply(qkva, qkva + d, dims.num_heads, t);  // q and k
       const int64_t kv_row = t % ls.kv_cap;
       nn::StoreKv(qkva + d, d, config.kv_cache, ls.kt.data() + kv_row * kv_elem, ls.kv_cap);  // key, column-wise
       nn::StoreKv(qkva + 2 * d, d, config.kv_cache, ls.v.data() + kv_row * d * kv_elem);
