@@ -244,6 +244,8 @@ struct Encoder::Impl {
     struct Query {
       EncoderStream::State* s;
       int64_t t, lo, hi;
+      const float* q;  // its query and residual: in ws.qkva / ws.xin when projected in this
+      const float* x;  // round, else in the frame's slot
     };
     std::vector<Query> queries;
     // Slot rings of layers whose frames have all been handed on (ParkSlots), for the next
@@ -485,7 +487,7 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
     LayerState& ls = s.layers[l];
     const int n = ws.counts[i];
     if (n == 0) continue;
-    const int64_t end = ls.projected + n;
+    const int64_t end = ls.projected + n, last = s.Last();
     const int64_t key_from = std::max<int64_t>(0, ls.done_upto - left_context);
     const int64_t min_kv = left_context + s.max_w + 1;  // steady state: one new frame, max_w waiting
     if (end - key_from > ls.kv_cap) ResizeKv(&ls, std::max(end - key_from, min_kv), key_from);
@@ -515,9 +517,13 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
       nn::StoreKv(qkva + 2 * d, d, config.kv_cache, ls.v.data() + kv_row * d * kv_elem);
       ls.p_in[kv_row] = ws.p[row];
       const int64_t slot = t % ls.slot_cap;
-      float* sl = ls.slots.data() + slot * 2 * d;
-      std::memcpy(sl, ws.xin.data() + static_cast<size_t>(row) * d, sizeof(float) * d);
-      std::memcpy(sl + d, qkva, sizeof(float) * d);
+      // A frame whose window is complete now is attended in this round from ws.xin / ws.qkva
+      // (Attend); only a frame that waits for its lookahead needs its residual and query kept.
+      if (std::min<int64_t>(t + W[best], last) > end - 1) {
+        float* sl = ls.slots.data() + slot * 2 * d;
+        std::memcpy(sl, ws.xin.data() + static_cast<size_t>(row) * d, sizeof(float) * d);
+        std::memcpy(sl + d, qkva, sizeof(float) * d);
+      }
       ls.choice[slot] = static_cast<int8_t>(best);
       ls.done[slot] = 0;
       if (!s.choices.empty()) s.choices[l].push_back(best);
@@ -529,17 +535,30 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
 // Runs every query of layer l whose window is available, all streams in one batch.
 void Encoder::Impl::Attend(int l, absl::Span<EncoderStream::State* const> streams, Workspace& ws, int threads) {
   ws.queries.clear();
-  for (auto* sp : streams) {
-    EncoderStream::State& s = *sp;
+  const int width = 3 * d + K;
+  size_t row = 0;  // stream i's frames projected in this round are rows row.. of ws.xin / ws.qkva
+  for (size_t i = 0; i < streams.size(); ++i) {
+    EncoderStream::State& s = *streams[i];
     LayerState& ls = s.layers[l];
     const int64_t last = s.Last();
+    const int64_t first_new = ls.projected - ws.counts[i];
     for (int64_t t = ls.done_upto; t < ls.projected; ++t) {
       const int64_t slot = t % ls.slot_cap;
       if (ls.done[slot]) continue;
       const int64_t hi = std::min<int64_t>(t + W[ls.choice[slot]], last);
       if (hi > ls.projected - 1) continue;  // waits for lookahead
-      ws.queries.push_back({sp, t, std::max<int64_t>(0, t - left_context), hi});
+      const float *q, *x;
+      if (t >= first_new) {
+        const size_t r = row + (t - first_new);
+        q = ws.qkva.data() + r * width;
+        x = ws.xin.data() + r * d;
+      } else {
+        x = ls.slots.data() + slot * 2 * d;
+        q = x + d;
+      }
+      ws.queries.push_back({streams[i], t, std::max<int64_t>(0, t - left_context), hi, q, x});
     }
+    row += ws.counts[i];
   }
   const int total = static_cast<int>(ws.queries.size());
   if (total == 0) return;
@@ -552,10 +571,9 @@ void Encoder::Impl::Attend(int l, absl::Span<EncoderStream::State* const> stream
   for (int i = 0; i < total; ++i) {
     const auto& q = ws.queries[i];
     LayerState& ls = q.s->layers[l];
-    const float* slot = ls.slots.data() + (q.t % ls.slot_cap) * 2 * d;
     nn::KeyValueView kv{ls.kt.data(), ls.v.data(), d, ls.kv_cap, config.kv_cache, /*keys_transposed=*/true};
-    nn::Attend(dims, slot + d, 2 * d, 1, kv, &q.lo, &q.hi, ws.o.data() + static_cast<size_t>(i) * d, d);
-    std::memcpy(ws.y.data() + static_cast<size_t>(i) * d, slot, sizeof(float) * d);  // residual
+    nn::Attend(dims, q.q, d, 1, kv, &q.lo, &q.hi, ws.o.data() + static_cast<size_t>(i) * d, d);
+    std::memcpy(ws.y.data() + static_cast<size_t>(i) * d, q.x, sizeof(float) * d);  // residual
   }
   lw.out.Forward(ws.o.data(), total, ws.y.data(), nn::Epilogue::kAccumulate);
   nn::LayerNorm(ws.y.data(), d, total, d, lw.norm2_w.data(), lw.norm2_b.data(), eps, ws.h.data(), d);
