@@ -70,9 +70,9 @@ struct RecognizerConfig {
   // CPUs); refused where the CPU lacks the kernels. The decoder stays f32.
   std::string compute_type = "f32";
   // Element type of the encoder's key/value cache, the bulk of a stream's memory: "f32", or
-  // "bf16", which halves it (a stream that has heard over a second holds about 1 MB of f32
-  // keys and values on the default model, 0.5 MB in bf16) at about 2e-3 relative change in
-  // the encoder's outputs (BENCHMARKS.md, memory).
+  // "bf16", which halves it at about 2e-3 relative change in the encoder's outputs. An idle
+  // stream of the default model holds 0.93-0.97 MiB in f32 (0.9 MiB of it keys and values)
+  // and about 0.5 MiB in bf16 (BENCHMARKS.md, run M-next).
   std::string kv_cache = "f32";
   // LM fusion scores a word in progress by the best LM word its spelling can still become
   // (off: only complete words are scored, as models/recipe/decode.py does).
