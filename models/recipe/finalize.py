@@ -471,6 +471,8 @@ def main(argv=None):
                     help="default: train_ancat.log, train.log or exp/ancat/log.jsonl beside --ancat")
     ap.add_argument("--run-log", default=None, help="default: beside --ancat (optional)")
     ap.add_argument("--notes", default=None, help="markdown for the card: capabilities, limits")
+    ap.add_argument("--baselines-note", default="",
+                    help="card: how the causal/fixed folders were trained, if not like --ancat")
     ap.add_argument("--betas", default="0,0.5,1,2,4")
     ap.add_argument("--beam", type=int, default=4)
     ap.add_argument("--lm-weights", default="0.1,0.2,0.3,0.45")
@@ -554,6 +556,8 @@ def main(argv=None):
             argv_card += ["--eval", e]
         if a.notes:
             argv_card += ["--notes", a.notes]
+        if a.baselines_note:
+            argv_card += ["--baselines-note", a.baselines_note]
         card.main(argv_card)
         with open(os.path.join(staging, "eval.json"), "w") as f:
             json.dump(repo_relative(info), f, indent=1, default=str)

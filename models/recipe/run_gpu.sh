@@ -107,7 +107,8 @@ snapshot() {  # logs and the ANCAT variant's latest checkpoint, exported, into O
 real_speech() {  # decode real speech carried by this call (once): its manifests join training
   [ -s "$SRC/real-speech.tgz" ] && [ ! -d "$SRC/real-speech" ] && tar -C "$SRC" -xzf "$SRC/real-speech.tgz"
   [ -s "$SRC/real-speech/manifest.jsonl" ] && [ ! -s "$W/corpus/real_train.jsonl" ] || return 0
-  (cd $R && "$PY" -m corpus.render real --real "$SRC/real-speech" --out "$W/corpus" --workers 12) \
+  local real; real="$(cd "$SRC/real-speech" && pwd)"  # absolute: the render runs in $R
+  (cd $R && "$PY" -m corpus.render real --real "$real" --out "$W/corpus" --workers 12) \
       2>&1 | tail -2
 }
 
@@ -141,8 +142,8 @@ start() {
 
 more() {
   local out=$1 n=$2 wait_s=$3
+  tts_env  # first: the Opus decoder of the real speech is in the TTS root too
   real_speech
-  tts_env
   log "mbrola voices now: $(ls "$TTS_ROOT/usr/share/mbrola" | tr '\n' ' ')"
   render_pass "c$t0" "$n" "$t0" 8 --new-voices-only
   monitor "$wait_s"
