@@ -55,6 +55,9 @@ absl::Status BenchConfig::Validate() const {
   if (batch_streams < 0) return absl::InvalidArgumentError("BenchConfig.batch_streams must be >= 0");
   if (idle_streams < 0) return absl::InvalidArgumentError("BenchConfig.idle_streams must be >= 0");
   if (idle_audio_ms < 0) return absl::InvalidArgumentError("BenchConfig.idle_audio_ms must be >= 0");
+  if (batched_only && (memory_only || batch_streams < 1)) {
+    return absl::InvalidArgumentError("BenchConfig.batched_only needs batch_streams >= 1 and no memory_only");
+  }
   if (memory_only && idle_streams < 1) {
     return absl::InvalidArgumentError("BenchConfig.memory_only needs idle_streams >= 1");
   }
@@ -68,10 +71,10 @@ std::string BenchConfig::ToString() const {
   return absl::StrFormat(
       "BenchConfig{model_dir=%s, audio=%s, repo_dir=%s, work_dir=%s, peers=[%s], onnx=%s, "
       "decoding=%s, cores=%d, chunk_ms=%d, min_seconds=%.1f, matmul_size=%d, "
-      "matmul_seconds=%.2f, capacity=%s, batch_streams=%d, idle_streams=%d, idle_audio_ms=%d, memory_only=%s, json_out=%s}",
+      "matmul_seconds=%.2f, capacity=%s, batch_streams=%d, idle_streams=%d, idle_audio_ms=%d, memory_only=%s, batched_only=%s, json_out=%s}",
       model_dir, audio, repo_dir, work_dir, absl::StrJoin(peers, ","), onnx, decoding, cores,
       chunk_ms, min_seconds, matmul_size, matmul_seconds, capacity.ToString(), batch_streams, idle_streams,
-      idle_audio_ms, memory_only ? "true" : "false", json_out);
+      idle_audio_ms, memory_only ? "true" : "false", batched_only ? "true" : "false", json_out);
 }
 
 namespace {
@@ -431,6 +434,41 @@ absl::Status Memory(Context& x, int threads) {
   return absl::OkStatus();
 }
 
+// The encoder alone, N streams in lockstep on n threads, per compute type: achieved GFLOP/s
+// against the matmul rates measured in this run. From wall time (what real time sees, waiting
+// included) and from process CPU time (x n: the rate on n cores of its own, which a shared
+// machine's other work distorts far less; it leaves out time a thread spends waiting for the
+// other). Keys get a _<N>streams suffix except the first batch when first_unsuffixed.
+absl::Status EncoderBatched(Context& x, int n, const std::vector<int>& batches, bool first_unsuffixed) {
+  const BenchConfig& c = x.c;
+  for (const auto& [name, type] : ComputeTypes()) {
+    auto enc = asr::Encoder::Create(x.model, {.num_threads = n, .compute = type});
+    if (!enc.ok()) continue;
+    for (int batch : batches) {
+      double cpu_s = 0;
+      auto step = TimeEncoderBatchedStep(**enc, x.feats, batch, c.chunk_ms / 10, c.capacity.measure_s, &cpu_s);
+      if (!step.ok()) return step.status();
+      double frames = batch * (c.chunk_ms / double(x.mc.frame_ms));
+      double gf = frames * x.flops.per_frame() / *step * 1e-9;
+      double gfc = frames * x.flops.per_frame() / std::max(cpu_s, 1e-9) * n * 1e-9;
+      const std::string key = absl::StrFormat(
+          "ancat_encoder_batched_gflops_%dcores_%s%s", n, name,
+          first_unsuffixed && batch == batches[0] ? "" : absl::StrCat("_", batch, "streams"));
+      x.r.Num(key, gf, "%.1f",
+              absl::StrFormat("%d streams x %d ms per Advance: median %.2f ms per step (%.1f%% of real time) = "
+                              "%.0f%% of the %d-core %s matmul measured now, %.0f%% of %d x its 1-core rate "
+                              "(the 2-thread matmul suffers most from a busy machine)",
+                              batch, c.chunk_ms, *step * 1e3, 100 * *step / (c.chunk_ms * 1e-3),
+                              PctOf(x, gf, name, n), n, name, PctOf(x, gf / n, name, 1), n));
+      x.r.Num(key + "_cpu", gfc, "%.1f",
+              absl::StrFormat("the same steps by CPU time: %.2f CPU-ms per step, x %d = %.0f%% of the %d-core %s "
+                              "matmul per CPU-second measured now (waiting for the other thread not counted)",
+                              cpu_s * 1e3, n, PctOf(x, gfc, name, n, /*cpu=*/true), n, name));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
   const BenchConfig& c = x.c;
   const int n = static_cast<int>(cores.size());
@@ -497,24 +535,7 @@ absl::Status ManyCores(Context& x, const std::vector<int>& cores) {
   // rate (the fixed batch keeps the figure meaningful when the capacity search found little).
   std::vector<int> batches = {std::max(1, x.capacity)};
   if (c.batch_streams > 0 && c.batch_streams != batches[0]) batches.push_back(c.batch_streams);
-  for (const auto& [name, type] : ComputeTypes()) {
-    auto enc = asr::Encoder::Create(x.model, {.num_threads = n, .compute = type});
-    if (!enc.ok()) continue;
-    for (int batch : batches) {
-      auto step = TimeEncoderBatchedStep(**enc, x.feats, batch, c.chunk_ms / 10, cap.measure_s);
-      if (!step.ok()) return step.status();
-      double frames = batch * (c.chunk_ms / double(x.mc.frame_ms));
-      double gf = frames * x.flops.per_frame() / *step * 1e-9;
-      x.r.Num(absl::StrFormat("ancat_encoder_batched_gflops_%dcores_%s%s", n, name,
-                              batch == batches[0] ? "" : absl::StrCat("_", batch, "streams")),
-              gf, "%.1f",
-              absl::StrFormat("%d streams x %d ms per Advance: median %.2f ms per step (%.1f%% of real time) = "
-                              "%.0f%% of the %d-core %s matmul measured now, %.0f%% of %d x its 1-core rate "
-                              "(the 2-thread matmul suffers most from a busy machine)",
-                              batch, c.chunk_ms, *step * 1e3, 100 * *step / (c.chunk_ms * 1e-3),
-                              PctOf(x, gf, name, n), n, name, PctOf(x, gf / n, name, 1), n));
-    }
-  }
+  if (auto s = EncoderBatched(x, n, batches, /*first_unsuffixed=*/true); !s.ok()) return s;
   if (c.idle_streams > 0) return Memory(x, n);
   return absl::OkStatus();
 }
@@ -616,6 +637,22 @@ absl::Status RunBench(const BenchConfig& c) {
     if (auto s = PinProcess(cores); !s.ok()) return s;
     asr::nn::SetNumThreads(n);
     if (auto s = Memory(x, n); !s.ok()) return s;
+    return Finish(x);
+  }
+  if (c.batched_only) {
+    x.one_cpu = QuietestCpu(x.allowed, 0.3);
+    if (auto s = PinProcess({x.one_cpu}); !s.ok()) return s;
+    asr::nn::SetNumThreads(1);
+    x.r.Section(absl::StrFormat("one core (cpu %d, 1 thread): matmul rates only", x.one_cpu));
+    Matmuls(x, 1);
+    if (auto s = PinProcess(cores); !s.ok()) return s;
+    asr::nn::SetNumThreads(n);
+    x.r.Section(absl::StrFormat("%d cores (cpus %s), %d threads, batched encoder only", n,
+                                absl::StrJoin(cores, ","), n));
+    Matmuls(x, n);
+    if (auto s = EncoderBatched(x, n, {2 * c.batch_streams, c.batch_streams}, /*first_unsuffixed=*/false); !s.ok()) {
+      return s;
+    }
     return Finish(x);
   }
 

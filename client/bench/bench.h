@@ -29,6 +29,10 @@ struct BenchConfig {
   int idle_streams = 1000;               // streams for the memory measurement
   int idle_audio_ms = 500;               // audio each of them decodes first
   bool memory_only = false;              // only the setup and the memory section (no timings)
+  // Only the matmul rates and the batched encoder at batch_streams and 2 x batch_streams (no
+  // single-stream figures, peers, capacity searches or memory): the encoder-vs-matmul figures
+  // in a minute, for before/after comparisons repeated on a shared machine.
+  bool batched_only = false;
   std::string json_out;                  // also write every figure here (optional)
   absl::Status Validate() const;
   std::string ToString() const;

@@ -115,7 +115,7 @@ absl::StatusOr<EncoderTiming> TimeEncoderStreaming(asr::Encoder& enc, const Feat
 }
 
 absl::StatusOr<double> TimeEncoderBatchedStep(asr::Encoder& enc, const Features& f, int streams,
-                                              int chunk_frames, double seconds) {
+                                              int chunk_frames, double seconds, double* cpu_s_per_step) {
   if (f.frames < chunk_frames) return absl::InvalidArgumentError("audio shorter than one chunk");
   std::vector<std::unique_ptr<asr::EncoderStream>> owned;
   std::vector<asr::EncoderStream*> ptrs;
@@ -144,11 +144,13 @@ absl::StatusOr<double> TimeEncoderBatchedStep(asr::Encoder& enc, const Features&
     if (auto st = step(); !st.ok()) return st;
   }
   std::vector<double> times;
+  const double cpu0 = ProcessCpuSeconds();
   for (int i = 0; i < steps; ++i) {
     double t0 = WallSeconds();
     if (auto st = step(); !st.ok()) return st;
     times.push_back(WallSeconds() - t0);
   }
+  if (cpu_s_per_step != nullptr) *cpu_s_per_step = (ProcessCpuSeconds() - cpu0) / steps;
   return Percentile(times, 50);  // the median resists the load spikes of a shared machine
 }
 

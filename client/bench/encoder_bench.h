@@ -48,9 +48,11 @@ absl::StatusOr<EncoderTiming> TimeEncoderStreaming(asr::Encoder& enc, const Feat
 
 // N streams in lockstep, chunk_frames rows each per step, one Advance over all N per step.
 // Returns the median step time in seconds (steps over `seconds` of audio per stream, after a
-// one-second warm-up).
+// one-second warm-up); *cpu_s_per_step (optional) receives the process CPU seconds per step over
+// the same steps (all threads; a thread waiting for another one costs none).
 absl::StatusOr<double> TimeEncoderBatchedStep(asr::Encoder& enc, const Features& f, int streams,
-                                              int chunk_frames, double seconds);
+                                              int chunk_frames, double seconds,
+                                              double* cpu_s_per_step = nullptr);
 
 // The capacity search (stream_bench.h) on the encoder alone: N encoder streams in lockstep,
 // 40 ms of fbank rows each per step, one Advance over all N. The encoder's share of the

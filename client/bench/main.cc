@@ -37,6 +37,8 @@ ABSL_FLAG(int, batch_streams, 128, "also time the batched encoder at this many s
 ABSL_FLAG(int, idle_streams, 1000, "streams for the memory measurement (0: skip)");
 ABSL_FLAG(int, idle_audio_ms, 500, "audio each idle stream decodes first");
 ABSL_FLAG(bool, memory_only, false, "only the memory of idle streams (no timings, no peers)");
+ABSL_FLAG(bool, batched_only, false,
+          "only the matmul rates and the batched encoder at 2 x and 1 x --batch_streams (no peers)");
 ABSL_FLAG(std::string, json, "", "also write the figures as JSON here");
 
 int main(int argc, char** argv) {
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
   c.idle_streams = absl::GetFlag(FLAGS_idle_streams);
   c.idle_audio_ms = absl::GetFlag(FLAGS_idle_audio_ms);
   c.memory_only = absl::GetFlag(FLAGS_memory_only);
+  c.batched_only = absl::GetFlag(FLAGS_batched_only);
   c.json_out = absl::GetFlag(FLAGS_json);
   absl::Status s = ancat::bench::RunBench(c);
   if (!s.ok()) {

@@ -14,7 +14,8 @@ for key in encoder_mflop_per_frame encoder_gflop_per_audio_second \
            matmul_f32_gflops_1core ancat_encoder_offline_rtf_1core_f32 \
            ancat_encoder_streaming_rtf_1core_f32 ancat_offline_rtf_1core ancat_streaming_rtf_1core \
            ancat_realtime_streams_2cores ancat_encoder_realtime_streams_2cores_f32 \
-           ancat_encoder_batched_gflops_2cores_f32 ancat_streaming_encoder_share \
+           ancat_encoder_batched_gflops_2cores_f32 ancat_encoder_batched_gflops_2cores_f32_cpu \
+           ancat_streaming_encoder_share \
            idle_stream_kb idle_stream_heap_kb idle_stream_kb_chunked idle_stream_kb_kv_bf16 \
            idle_stream_kb_kv_bf16_chunked recognizer_first_use_mb load_average_end; do
   if ! grep -Eq "^$key: [0-9.e+-]+( |$)" "$work/out.txt"; then
@@ -42,4 +43,17 @@ for key in idle_stream_kb idle_stream_heap_kb idle_stream_kb_chunked idle_stream
   grep -Eq "^$key: [0-9.e+-]+( |$)" "$work/mem.txt" || { echo "--memory_only: missing $key" >&2; fail=1; }
 done
 if grep -q '^matmul_\|^ancat_' "$work/mem.txt"; then echo "--memory_only timed something" >&2; fail=1; fi
+# --batched_only: matmul rates and the batched encoder at 2 x and 1 x --batch_streams, nothing else.
+"$bench" --model "$model" --audio "$audio" --batched_only --batch_streams 2 --work_dir "$work" \
+  --matmul_size 64 --matmul_seconds 0.02 --measure_s 0.2 > "$work/batched.txt"
+cat "$work/batched.txt"
+for key in matmul_f32_gflops_1core matmul_f32_gflops_2core ancat_encoder_batched_gflops_2cores_f32_4streams \
+           ancat_encoder_batched_gflops_2cores_f32_4streams_cpu ancat_encoder_batched_gflops_2cores_f32_2streams \
+           ancat_encoder_batched_gflops_2cores_f32_2streams_cpu load_average_end; do
+  grep -Eq "^$key: [0-9.e+-]+( |$)" "$work/batched.txt" || { echo "--batched_only: missing $key" >&2; fail=1; }
+done
+if grep -q '^ancat_realtime_streams\|^idle_stream\|^ancat_encoder_offline' "$work/batched.txt"; then
+  echo "--batched_only measured more" >&2
+  fail=1
+fi
 exit $fail
