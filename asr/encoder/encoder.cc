@@ -20,7 +20,10 @@ namespace {
 
 constexpr int64_t kNoEnd = std::numeric_limits<int64_t>::max() / 4;
 // Frames of excess a KV ring or the waiting slots may keep beyond their steady size (ShrinkRings).
-constexpr int64_t kRingSlack = 4;
+// 2, not 4: with 4 an idle beam-search stream of models/ancat-en fed in 40 ms chunks held
+// 1000-1015 kB (over the 1 MB target); 2 gives 958-969 kB at no measurable step-time cost
+// (BENCHMARKS.md, run M-slack2).
+constexpr int64_t kRingSlack = 2;
 // Output rows whose buffer an emptied output queue keeps (PopOutputFrames).
 constexpr int64_t kKeepOutRows = 8;
 

@@ -484,7 +484,7 @@ TEST(EncoderMemoryTest, IdleStreamOfShippedModelStaysNearItsSteadyState) {
   const int total_rows = std::min<int>(static_cast<int>(feats.size()) / bins, 300);  // 3 s
   ASSERT_GE(total_rows, 300);
   const size_t max_w = *std::max_element(c.encoder.lookahead_frames.begin(), c.encoder.lookahead_frames.end());
-  const size_t slack = 4;
+  const size_t slack = 2;  // kRingSlack
   const size_t kv_frames = c.encoder.left_context + max_w + 1 + slack;
   const size_t slot_row = 2 * d * sizeof(float) + 2 + sizeof(int32_t);
   const size_t rest = (4 * 10 + 32) * bins * sizeof(float) + 8 * (d + 1) * sizeof(float) + 16 * 1024;
