@@ -71,8 +71,8 @@ struct RecognizerConfig {
   std::string compute_type = "f32";
   // Element type of the encoder's key/value cache, the bulk of a stream's memory: "f32", or
   // "bf16", which halves it at about 2e-3 relative change in the encoder's outputs. An idle
-  // stream of the default model holds 0.93-0.97 MiB in f32 (0.9 MiB of it keys and values)
-  // and about 0.5 MiB in bf16 (BENCHMARKS.md, run M-next).
+  // stream of the default model holds 0.90-0.92 MiB in f32 (most of it keys and values)
+  // and about 0.47 MiB in bf16 (BENCHMARKS.md, run M-slack2).
   std::string kv_cache = "f32";
   // LM fusion scores a word in progress by the best LM word its spelling can still become
   // (off: only complete words are scored, as models/recipe/decode.py does).
