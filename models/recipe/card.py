@@ -389,7 +389,9 @@ def main(argv=None):
            "(DESIGN.md's example is {0, 2, 4, 8}): the smaller set keeps the compounded latency of "
            "12 layers in range.",
            "- **LM size.** The n-gram LM is pruned so that the committed folder stays within the "
-           "issue's size limit (see the evaluation protocol for the threshold and what it cost)."
+           "recipe's own limit (finalize.py `--max-mb`, 25 MB by default; no issue sets one): the "
+           "folder travels with every call to the GPU machine, which takes 64 MiB in all, corpus "
+           "included. The evaluation protocol gives the threshold and what it cost."
            if mj.get("lm") else "- **LM.** No LM in this folder (see the evaluation protocol).", ""]
     with open(os.path.join(a.model, "MODEL_CARD.md"), "w") as f:
         f.write("\n".join(md))
