@@ -73,6 +73,17 @@ inline uint16_t ToBf16(float f) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
+// Rows of x rounded to bf16, packed (n floats per row). Its own function so that it gets the
+// AVX-512 clone: inlined into Linear::Forward it ran 4 floats at a time, ~3% of a bf16 step.
+ANCAT_MULTIVERSION
+void RowsToBf16(const float* x, int x_stride, int rows, int n, uint16_t* out) {
+  for (int r = 0; r < rows; ++r) {
+    const float* row = x + static_cast<size_t>(r) * x_stride;
+    uint16_t* o = out + static_cast<size_t>(r) * n;
+    for (int i = 0; i < n; ++i) o[i] = ToBf16(row[i]);
+  }
+}
+
 // Round to nearest (even) for |v| < 2^22 without a libm call, so the loops vectorize.
 inline __attribute__((always_inline)) float RoundNearest(float v) {
   return (v + 12582912.0f) - 12582912.0f;  // 1.5 * 2^23
@@ -354,11 +365,7 @@ void Linear::Forward(const float* x, int x_stride, int rows, float* y, int y_str
     int xs = x_stride;
     if (bf16) {
       xb.resize(static_cast<size_t>(n) * im.in);
-      for (int r = 0; r < n; ++r) {
-        const float* row = xr + static_cast<size_t>(r) * x_stride;
-        uint16_t* out = xb.data() + static_cast<size_t>(r) * im.in;
-        for (int i = 0; i < im.in; ++i) out[i] = ToBf16(row[i]);
-      }
+      RowsToBf16(xr, x_stride, n, im.in, xb.data());
       src = xb.data();
       xs = im.in;
     }
