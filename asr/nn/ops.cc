@@ -115,25 +115,35 @@ void Rope::Rotate(float* x, int num_heads, const float* c, const float* s) const
   }
 }
 
-void Rope::Apply(float* x, int num_heads, int64_t position) const {
-  thread_local std::vector<float> cbuf, sbuf;
-  if (cbuf.size() < static_cast<size_t>(head_dim_ / 2)) {
-    cbuf.resize(head_dim_ / 2);
-    sbuf.resize(head_dim_ / 2);
+namespace {
+
+// One position's cos and sin for Rope::Apply, per thread: Apply runs inside parallel loops.
+struct AngleScratch {
+  std::vector<float> cos, sin;
+};
+
+AngleScratch& ScratchFor(int half) {
+  thread_local AngleScratch a;
+  if (a.cos.size() < static_cast<size_t>(half)) {
+    a.cos.resize(half);
+    a.sin.resize(half);
   }
-  Angles(position, cbuf.data(), sbuf.data());
-  Rotate(x, num_heads, cbuf.data(), sbuf.data());
+  return a;
+}
+
+}  // namespace
+
+void Rope::Apply(float* x, int num_heads, int64_t position) const {
+  AngleScratch& a = ScratchFor(head_dim_ / 2);
+  Angles(position, a.cos.data(), a.sin.data());
+  Rotate(x, num_heads, a.cos.data(), a.sin.data());
 }
 
 void Rope::Apply(float* x, float* y, int num_heads, int64_t position) const {
-  thread_local std::vector<float> cbuf, sbuf;
-  if (cbuf.size() < static_cast<size_t>(head_dim_ / 2)) {
-    cbuf.resize(head_dim_ / 2);
-    sbuf.resize(head_dim_ / 2);
-  }
-  Angles(position, cbuf.data(), sbuf.data());
-  Rotate(x, num_heads, cbuf.data(), sbuf.data());
-  Rotate(y, num_heads, cbuf.data(), sbuf.data());
+  AngleScratch& a = ScratchFor(head_dim_ / 2);
+  Angles(position, a.cos.data(), a.sin.data());
+  Rotate(x, num_heads, a.cos.data(), a.sin.data());
+  Rotate(y, num_heads, a.cos.data(), a.sin.data());
 }
 
 }  // namespace ancat::asr::nn
