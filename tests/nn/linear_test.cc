@@ -29,6 +29,28 @@ std::vector<double> Naive(const std::vector<float>& x, int xs, int rows, const s
   return y;
 }
 
+// Each epilogue of lin on the rows of x (stride xs, copied dense) against its function of the
+// reference ref, within tol(i) per element (silu: silu_factor * tol(i)).
+template <typename Tol>
+void ExpectEpilogues(const Linear& lin, const std::vector<float>& x, int xs, int rows,
+                     const std::vector<double>& ref, Tol tol, double silu_factor) {
+  const int in = lin.in_dim();
+  std::vector<float> relu(ref.size()), silu(ref.size()), th(ref.size()), acc(ref.size(), 0.5f);
+  std::vector<float> xc(static_cast<size_t>(rows) * in);
+  for (int r = 0; r < rows; ++r) std::copy_n(x.data() + r * xs, in, xc.data() + r * in);
+  lin.Forward(xc.data(), rows, relu.data(), Epilogue::kRelu);
+  lin.Forward(xc.data(), rows, silu.data(), Epilogue::kSilu);
+  lin.Forward(xc.data(), rows, th.data(), Epilogue::kTanh);
+  lin.Forward(xc.data(), rows, acc.data(), Epilogue::kAccumulate);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double v = ref[i];
+    ASSERT_NEAR(relu[i], v > 0 ? v : 0, tol(i));
+    ASSERT_NEAR(silu[i], v / (1 + std::exp(-v)), silu_factor * tol(i));
+    ASSERT_NEAR(th[i], std::tanh(v), tol(i));
+    ASSERT_NEAR(acc[i], 0.5 + v, tol(i));
+  }
+}
+
 TEST(LinearTest, MatchesNaiveForManyShapesAndEpilogues) {
   std::mt19937 rng(3);
   for (auto [out, in] : {std::pair{5, 3}, {64, 64}, {100, 37}, {256, 192}}) {
@@ -47,22 +69,7 @@ TEST(LinearTest, MatchesNaiveForManyShapesAndEpilogues) {
         for (int o = 0; o < out; ++o) ASSERT_NEAR(y[r * (out + 2) + o], ref[r * out + o], 1e-4) << rows;
         EXPECT_EQ(y[r * (out + 2) + out], 7.0f);  // padding untouched
       }
-      // Epilogues.
-      std::vector<float> relu(static_cast<size_t>(rows) * out), silu(relu.size()), th(relu.size());
-      std::vector<float> acc(relu.size(), 0.5f);
-      std::vector<float> xc(static_cast<size_t>(rows) * in);
-      for (int r = 0; r < rows; ++r) std::copy_n(x.data() + r * xs, in, xc.data() + r * in);
-      lin.Forward(xc.data(), rows, relu.data(), Epilogue::kRelu);
-      lin.Forward(xc.data(), rows, silu.data(), Epilogue::kSilu);
-      lin.Forward(xc.data(), rows, th.data(), Epilogue::kTanh);
-      lin.Forward(xc.data(), rows, acc.data(), Epilogue::kAccumulate);
-      for (size_t i = 0; i < ref.size(); ++i) {
-        const double v = ref[i];
-        ASSERT_NEAR(relu[i], v > 0 ? v : 0, 1e-4);
-        ASSERT_NEAR(silu[i], v / (1 + std::exp(-v)), 1e-4);
-        ASSERT_NEAR(th[i], std::tanh(v), 1e-4);
-        ASSERT_NEAR(acc[i], 0.5 + v, 1e-4);
-      }
+      ASSERT_NO_FATAL_FAILURE(ExpectEpilogues(lin, x, xs, rows, ref, [](size_t) { return 1e-4; }, 1.0));
     }
   }
 }
@@ -226,22 +233,8 @@ TEST(LinearTest, Int8WithinRoundingBoundsForShapesAndEpilogues) {
         EXPECT_LT(rms, 1.5 * bound.predicted_rms) << out << "x" << in << " rows " << rows;
         EXPECT_GT(rms, 0.0) << "it really ran in int8";
       }
-      // Epilogues: relu and tanh are 1-Lipschitz, silu 1.1-Lipschitz.
-      std::vector<float> relu(static_cast<size_t>(rows) * out), silu(relu.size()), th(relu.size());
-      std::vector<float> acc(relu.size(), 0.5f);
-      std::vector<float> xc(static_cast<size_t>(rows) * in);
-      for (int r = 0; r < rows; ++r) std::copy_n(x.data() + r * xs, in, xc.data() + r * in);
-      lin.Forward(xc.data(), rows, relu.data(), Epilogue::kRelu);
-      lin.Forward(xc.data(), rows, silu.data(), Epilogue::kSilu);
-      lin.Forward(xc.data(), rows, th.data(), Epilogue::kTanh);
-      lin.Forward(xc.data(), rows, acc.data(), Epilogue::kAccumulate);
-      for (size_t i = 0; i < ref.size(); ++i) {
-        const double v = ref[i];
-        ASSERT_NEAR(relu[i], v > 0 ? v : 0, tol(i));
-        ASSERT_NEAR(silu[i], v / (1 + std::exp(-v)), 1.1 * tol(i));
-        ASSERT_NEAR(th[i], std::tanh(v), tol(i));
-        ASSERT_NEAR(acc[i], 0.5 + v, tol(i));
-      }
+      // relu and tanh are 1-Lipschitz, silu 1.1-Lipschitz: the rounding bound carries over.
+      ASSERT_NO_FATAL_FAILURE(ExpectEpilogues(lin, x, xs, rows, ref, tol, 1.1));
     }
   }
 }

@@ -106,37 +106,58 @@ TEST(SubsamplingTest, StreamingMatchesDirectEvaluation) {
   }
 }
 
+// Each stream gets its whole fbank at once (random, one length per stream); then all streams
+// run as one batch.
+struct OneBatch {
+  std::vector<CausalConvSubsampling::State> states;
+  std::vector<int> counts;                // output frames per stream
+  std::vector<std::vector<double>> refs;  // Reference() per stream
+  std::vector<float> out;                 // the batch's output rows, stream after stream
+};
+
+OneBatch RunAsOneBatch(CausalConvSubsampling& sub, const Params& p, const std::vector<int>& lengths,
+                       std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-2, 2);
+  OneBatch b;
+  b.states.resize(lengths.size());
+  std::vector<CausalConvSubsampling::State*> ptrs;
+  int total = 0;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    std::vector<float> fbank(static_cast<size_t>(lengths[i]) * p.bins);
+    for (float& v : fbank) v = u(rng);
+    b.refs.push_back(lengths[i] ? Reference(p, fbank, lengths[i]) : std::vector<double>{});
+    sub.AcceptFrames(&b.states[i], fbank.data(), lengths[i]);
+    ptrs.push_back(&b.states[i]);
+    b.counts.push_back(static_cast<int>(sub.NumReady(b.states[i])));
+    total += b.counts.back();
+  }
+  b.out.resize(static_cast<size_t>(total) * p.d);
+  sub.Forward(ptrs, b.counts, b.out.data());
+  return b;
+}
+
+// Every stream's rows equal its reference within abs + rel * |reference|.
+void ExpectMatchesReferences(const OneBatch& b, int d, double abs, double rel) {
+  size_t row = 0;
+  for (size_t i = 0; i < b.refs.size(); ++i) {
+    const std::vector<double>& ref = b.refs[i];
+    ASSERT_EQ(ref.size(), static_cast<size_t>(b.counts[i]) * d);
+    for (size_t k = 0; k < ref.size(); ++k) {
+      ASSERT_NEAR(b.out[row * d + k], ref[k], abs + rel * std::fabs(ref[k])) << i << " " << k;
+    }
+    row += b.counts[i];
+  }
+}
+
 TEST(SubsamplingTest, BatchOfStreamsEqualsEachAlone) {
   std::mt19937 rng(10);
   Params p = MakeParams(rng);
   CausalConvSubsampling sub({p.mean.data(), p.istd.data(), p.w1.data(), p.b1.data(), p.w2.data(), p.b2.data(),
                              p.wo.data(), p.bo.data()},
                             p.bins, p.c, p.d, ComputeType::kF32);
-  std::uniform_real_distribution<float> u(-2, 2);
-  std::vector<int> lengths = {13, 1, 40, 0, 8};
-  std::vector<CausalConvSubsampling::State> states(lengths.size());
-  std::vector<CausalConvSubsampling::State*> ptrs;
-  std::vector<int> counts;
-  std::vector<std::vector<double>> refs;
-  for (size_t i = 0; i < lengths.size(); ++i) {
-    std::vector<float> fbank(static_cast<size_t>(lengths[i]) * p.bins);
-    for (float& v : fbank) v = u(rng);
-    refs.push_back(lengths[i] ? Reference(p, fbank, lengths[i]) : std::vector<double>{});
-    sub.AcceptFrames(&states[i], fbank.data(), lengths[i]);
-    ptrs.push_back(&states[i]);
-    counts.push_back(static_cast<int>(sub.NumReady(states[i])));
-  }
-  int total = 0;
-  for (int c : counts) total += c;
-  std::vector<float> out(static_cast<size_t>(total) * p.d);
-  sub.Forward(ptrs, counts, out.data());
-  size_t row = 0;
-  for (size_t i = 0; i < lengths.size(); ++i) {
-    ASSERT_EQ(refs[i].size(), static_cast<size_t>(counts[i]) * p.d);
-    for (size_t k = 0; k < refs[i].size(); ++k) ASSERT_NEAR(out[row * p.d + k], refs[i][k], 1e-5);
-    row += counts[i];
-    EXPECT_EQ(sub.NumReady(states[i]), 0);
-  }
+  const OneBatch b = RunAsOneBatch(sub, p, {13, 1, 40, 0, 8}, rng);
+  ASSERT_NO_FATAL_FAILURE(ExpectMatchesReferences(b, p.d, 1e-5, 0));
+  for (const auto& st : b.states) EXPECT_EQ(sub.NumReady(st), 0);
 }
 
 // 64 channels (the default model's count, which has its own register-blocked conv1 kernel) and
@@ -147,31 +168,9 @@ TEST(SubsamplingTest, SixtyFourChannelsOverSeveralChunksMatchDirectEvaluation) {
   CausalConvSubsampling sub({p.mean.data(), p.istd.data(), p.w1.data(), p.b1.data(), p.w2.data(), p.b2.data(),
                              p.wo.data(), p.bo.data()},
                             p.bins, p.c, p.d, ComputeType::kF32);
-  std::uniform_real_distribution<float> u(-2, 2);
-  std::vector<int> lengths = {300, 41};
-  std::vector<CausalConvSubsampling::State> states(lengths.size());
-  std::vector<CausalConvSubsampling::State*> ptrs;
-  std::vector<int> counts;
-  std::vector<std::vector<double>> refs;
-  for (size_t i = 0; i < lengths.size(); ++i) {
-    std::vector<float> fbank(static_cast<size_t>(lengths[i]) * p.bins);
-    for (float& v : fbank) v = u(rng);
-    refs.push_back(Reference(p, fbank, lengths[i]));
-    sub.AcceptFrames(&states[i], fbank.data(), lengths[i]);
-    ptrs.push_back(&states[i]);
-    counts.push_back(static_cast<int>(sub.NumReady(states[i])));
-  }
-  ASSERT_GT((counts[0] + counts[1]) * p.f2(), 256);
-  std::vector<float> out(static_cast<size_t>(counts[0] + counts[1]) * p.d);
-  sub.Forward(ptrs, counts, out.data());
-  size_t row = 0;
-  for (size_t i = 0; i < lengths.size(); ++i) {
-    ASSERT_EQ(refs[i].size(), static_cast<size_t>(counts[i]) * p.d);
-    for (size_t k = 0; k < refs[i].size(); ++k) {
-      ASSERT_NEAR(out[row * p.d + k], refs[i][k], 1e-4 * (1 + std::fabs(refs[i][k]))) << i << " " << k;
-    }
-    row += counts[i];
-  }
+  const OneBatch b = RunAsOneBatch(sub, p, {300, 41}, rng);
+  ASSERT_GT((b.counts[0] + b.counts[1]) * p.f2(), 256);
+  ASSERT_NO_FATAL_FAILURE(ExpectMatchesReferences(b, p.d, 1e-4, 1e-4));
 }
 
 }  // namespace
