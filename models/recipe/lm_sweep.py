@@ -13,6 +13,7 @@ the same questions of the engine that serves, in seconds per point.
 """
 import argparse
 import itertools
+import json
 import os
 import sys
 import tempfile
@@ -27,7 +28,6 @@ def folder_with_lm(model: str, lm: str, tmp: str) -> str:
     """model itself, or a folder of links to its files with lm.arpa (model.json's name) replaced."""
     if not lm:
         return model
-    import json
     lm_file = (json.load(open(os.path.join(model, "model.json"))).get("lm") or {}).get("file")
     if not lm_file:
         raise SystemExit(f"--lm {lm}: {model}/model.json names no LM to replace")

@@ -104,8 +104,12 @@ snapshot() {  # logs and the ANCAT variant's latest checkpoint, exported, into O
   fi
 }
 
-real_speech() {  # decode real speech carried by this call (once): its manifests join training
+unpack_real() {  # real speech travels as one tar: thousands of small files count by disk blocks
   [ -s "$SRC/real-speech.tgz" ] && [ ! -d "$SRC/real-speech" ] && tar -C "$SRC" -xzf "$SRC/real-speech.tgz"
+}
+
+real_speech() {  # decode real speech carried by this call (once): its manifests join training
+  unpack_real
   [ -s "$SRC/real-speech/manifest.jsonl" ] && [ ! -s "$W/corpus/real_train.jsonl" ] || return 0
   local real; real="$(cd "$SRC/real-speech" && pwd)"  # absolute: the render runs in $R
   (cd $R && "$PY" -m corpus.render real --real "$real" --out "$W/corpus" --workers 12) \
@@ -124,8 +128,7 @@ start() {
     cp "$SRC/text/train.tsv.gz" "$W/text/" || exit 1
   fi
   cp "$SRC/bpe.model" "$W/bpe.model" || exit 1
-  # real speech travels as one tar: thousands of small files count by disk blocks
-  [ -s "$SRC/real-speech.tgz" ] && tar -C "$SRC" -xzf "$SRC/real-speech.tgz"
+  unpack_real
   bash $R/corpus/gpu_corpus.sh "$W" "$nutt" 2>&1 | tail -30
   compgen -G "$W/corpus/tts_train*.jsonl" > /dev/null || { log "no training manifest"; exit 1; }
   if [ -z "${INIT_FROM:-}" ]; then  # a run started from a model folder keeps its CMVN

@@ -305,10 +305,7 @@ def cmd_tts(a) -> None:
     jobs = make_jobs(planned, os.path.join(a.out, "tts"), a.out, "train", env.root,
                      id_prefix=f"u{a.tag}")
     rows, stats = run_jobs(jobs, a.workers)
-    # Written under a temporary name and renamed: training may be globbing for manifests.
-    man = os.path.join(a.out, f"tts_train{suffix}.jsonl")
-    write_manifest(man + ".tmp", rows)
-    os.replace(man + ".tmp", man)
+    write_manifest(os.path.join(a.out, f"tts_train{suffix}.jsonl"), rows)
     stats["voices"] = [v.id for v in voices]
     stats["hours"] = round(sum(r["duration"] for r in rows) / 3600, 2)
     with open(os.path.join(a.out, f"render_stats{suffix}.json"), "w") as f:
