@@ -13,6 +13,10 @@
 #   run_gpu.sh finish OUT WAIT_S                           # last call: wait for training, export
 #                                                          #   every run, pack them into OUT
 #
+# Render first, train after (the loaders then get every core): TRAIN_MIN=0 in start renders
+# NUTT at full speed and launches nothing; each `more` renders in the foreground while no run
+# trains, and LAUNCH_MIN=M in a `more` launches the runs, for M minutes, after its rendering.
+#
 # RUNS names the training processes (default "ancat causal fixed"): a name is VARIANT or
 # VARIANT_TAG, and ARGS_<name> adds train.py arguments to that run only, for ablations side by
 # side (ARGS_ancat_aug="--augment-prob 0.9"; REAL_READ_W_<name> weights the real read
@@ -39,6 +43,15 @@ tts_env() {  # unpack whatever bundles this call carried (additive) and export t
   export TTS_ROOT TTS_LD_LIBRARY_PATH TTS_PATH
 }
 
+training() { pgrep -f "train.py train" > /dev/null; }
+
+render_now() {  # render_now TAG NUTT SEED [--new-voices-only]: in the foreground, every core
+  local tag=$1 n=$2 seed=$3; shift 3
+  (cd $R && "$PY" -m corpus.render tts --text "$W/text" --out "$W/corpus" --n "$n" --seed "$seed" \
+      --tag "$tag" --workers "$(nproc)" "$@" > "$W/render_$tag.log" 2>&1)
+  log "render $tag: $(tail -1 "$W/render_$tag.log")"
+}
+
 render_pass() {  # render_pass TAG NUTT SEED WORKERS [--new-voices-only]: niced, in the
   # background beside training (its own session, so it outlives this call)
   local tag=$1 n=$2 seed=$3 workers=$4; shift 4
@@ -61,7 +74,7 @@ launch_training() {  # one process per run: each is launch-bound on its own CPU 
         --manifest "$W/corpus/real_train_rea[d].jsonl:${!readw:-${REAL_READ_W:-1.5}}" \
         --manifest "$W/corpus/real_train_shor[t].jsonl:${REAL_SHORT_W:-1.5}" \
         --bpe "$W/bpe.model" --cmvn "$W/cmvn.json" --exp "$W/exp_$name" --variant "$v" \
-        --budget-minutes "$budget" --max-minutes "$budget" --save-minutes 2 --workers 4 \
+        --budget-minutes "$budget" --max-minutes "$budget" --save-minutes 2 --workers "${LOADER_WORKERS:-4}" \
         --max-frames 24000 --augment-prob 0.5 --augment-ramp 0.15,0.45 --sample-every 500 \
         --log-every 100 $init ${TRAIN_ARGS:-} ${!extra:-} > "$W/train_$name.log" 2>&1 < /dev/null &)
   done
@@ -135,9 +148,14 @@ start() {
     (cd $R && "$PY" train.py cmvn --manifest "$W/corpus/train.jsonl" --out "$W/cmvn.json" \
         --num 4000 --workers 16) 2>&1 | tail -1
   fi
+  tts_env
+  if [ "$budget" = 0 ]; then  # render first: the runs start in a later call (LAUNCH_MIN)
+    [ "$nmore" -gt 0 ] && render_now b "$nmore" 2
+    pack_logs "$out"
+    return
+  fi
   log "training starts: $RUNS"
   launch_training "$budget"
-  tts_env
   render_pass b "$nmore" 2 8
   monitor "$wait_s"
   snapshot "$out"
@@ -148,7 +166,15 @@ more() {
   tts_env  # first: the Opus decoder of the real speech is in the TTS root too
   real_speech
   log "mbrola voices now: $(ls "$TTS_ROOT/usr/share/mbrola" | tr '\n' ' ')"
-  render_pass "c$t0" "$n" "$t0" 8 --new-voices-only
+  if training; then
+    render_pass "c$t0" "$n" "$t0" 8 --new-voices-only
+  elif [ "$n" -gt 0 ]; then
+    render_now "c$t0" "$n" "$t0" --new-voices-only
+  fi
+  if [ -n "${LAUNCH_MIN:-}" ] && ! training; then
+    log "training starts: $RUNS"
+    launch_training "$LAUNCH_MIN"
+  fi
   monitor "$wait_s"
   snapshot "$out"
 }
