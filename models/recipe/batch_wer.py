@@ -3,7 +3,11 @@
 
   batch_wer.py --batch build/client/batch/ancat-batch --model models/ancat-en \
       --set va=work/testsets/test_va.jsonl --set real=work/testsets/real_dev.jsonl \
-      --compute-type f32,bf16,int8 --decoding greedy,beam [--no-lm] --out results.json
+      --compute-type f32,bf16,int8 --decoding greedy,beam [--no-lm] --out results.json \
+      [--hyps-dir DIR]
+
+--hyps-dir keeps every run's transcripts, one JSONL per set/compute type/search with the rows
+of evaluate.py's hyps files (audio, ref, hyp, voice), for compare_wer.py.
 
 This is the figure the runtime ships (the recipe's evaluate.py scores the PyTorch model), and
 it measures what bf16 and int8 execution cost in accuracy: every run decodes the same audio
@@ -47,6 +51,14 @@ def run_batch(binary: str, model: str, paths, compute: str, decoding: str, extra
     return hyps, wall
 
 
+def write_hyps(folder: str, fname: str, entries, hyps: dict) -> None:
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, fname), "w") as f:
+        for e in entries:
+            f.write(json.dumps({"audio": e["audio"], "ref": e["text"], "hyp": hyps.get(e["audio"], ""),
+                                "voice": e.get("voice", "")}) + "\n")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--batch", required=True, help="ancat-batch binary")
@@ -58,6 +70,7 @@ def main(argv=None):
     ap.add_argument("--no-lm", action="store_true", help="beam search without the model's LM")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--out", default="")
+    ap.add_argument("--hyps-dir", default="", help="write each run's transcripts here")
     a = ap.parse_args(argv)
     extra = ["--lm_weight=0"] if a.no_lm else []
     results = []
@@ -82,6 +95,8 @@ def main(argv=None):
                        "failed_files": missing, "wall_s": round(wall, 1)}
                 print(json.dumps(row), flush=True)
                 results.append(row)
+                if a.hyps_dir:
+                    write_hyps(a.hyps_dir, f"{name}_{compute}_{decoding}.jsonl", entries, hyps)
     if a.out:
         with open(a.out, "w") as f:
             json.dump(results, f, indent=1)
