@@ -357,7 +357,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(std::shared_ptr<const M
   m->sub = nn::CausalConvSubsampling(
       {w("frontend.cmvn_mean"), w("frontend.cmvn_istd"), w("subsample.conv1.weight"), w("subsample.conv1.bias"),
        w("subsample.conv2.weight"), w("subsample.conv2.bias"), w("subsample.out.weight"), w("subsample.out.bias")},
-      m->bins, c.subsampling.channels, m->d, ct);
+      m->bins, c.subsampling.channels, m->d, ct, c.subsampling.online_mean_frames);
   auto vec = [&](const std::string& name) { return model->Weight(name).data; };
   for (int l = 0; l < m->L; ++l) {
     const std::string p = absl::StrCat("encoder.layers.", l, ".");

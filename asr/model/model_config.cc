@@ -74,6 +74,7 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& text) {
   ANCAT_RETURN_IF_ERROR(Get(*s, "subsampling.", "type", &c.subsampling.type));
   ANCAT_RETURN_IF_ERROR(Get(*s, "subsampling.", "channels", &c.subsampling.channels, true));
   ANCAT_RETURN_IF_ERROR(Get(*s, "subsampling.", "factor", &c.subsampling.factor));
+  ANCAT_RETURN_IF_ERROR(Get(*s, "subsampling.", "online_mean_frames", &c.subsampling.online_mean_frames));
   ANCAT_RETURN_IF_ERROR(Section(root, "encoder", &s));
   {
     auto& e = c.encoder;
@@ -139,6 +140,7 @@ absl::Status ModelConfig::Validate() const {
   if (subsampling.type != "causal-conv2d") return bad("subsampling.type", absl::StrCat("is '", subsampling.type, "', expected 'causal-conv2d'"));
   if (subsampling.factor != 4) return bad("subsampling.factor", "must be 4");
   if (subsampling.channels <= 0) return bad("subsampling.channels", "must be > 0");
+  if (subsampling.online_mean_frames < 0) return bad("subsampling.online_mean_frames", "must be >= 0 (0: off)");
   const auto& e = encoder;
   if (e.num_layers <= 0) return bad("encoder.num_layers", "must be > 0");
   if (e.d_model <= 0) return bad("encoder.d_model", "must be > 0");
@@ -174,7 +176,8 @@ std::string ModelConfig::ToString() const {
   return absl::StrCat(
       "ModelConfig(name=", name, ", version=", version, ", format_version=", format_version,
       ", sample_rate=", frontend.sample_rate, ", num_mel_bins=", frontend.num_mel_bins,
-      ", channels=", subsampling.channels, ", num_layers=", encoder.num_layers, ", d_model=", encoder.d_model,
+      ", channels=", subsampling.channels, ", online_mean_frames=", subsampling.online_mean_frames,
+      ", num_layers=", encoder.num_layers, ", d_model=", encoder.d_model,
       ", num_heads=", encoder.num_heads, ", ffn_dim=", encoder.ffn_dim, ", left_context=", encoder.left_context,
       ", lookahead_frames=[", absl::StrJoin(encoder.lookahead_frames, ","), "], rope_base=", encoder.rope_base,
       ", embed_dim=", predictor.embed_dim, ", predictor_dim=", predictor.dim, ", joiner_dim=", joiner_dim,

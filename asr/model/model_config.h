@@ -16,6 +16,9 @@ struct SubsamplingOptions {
   std::string type = "causal-conv2d";
   int channels = 64;
   int factor = 4;
+  // > 0: after the global CMVN, each stream's running feature mean is subtracted, with a prior
+  // of this many zero frames (a causal per-utterance normalization; 0 = off).
+  int online_mean_frames = 0;
 };
 
 struct EncoderOptions {

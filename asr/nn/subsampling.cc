@@ -8,8 +8,8 @@
 namespace ancat::asr::nn {
 
 CausalConvSubsampling::CausalConvSubsampling(const Weights& w, int num_bins, int channels, int d_model,
-                                             ComputeType type)
-    : bins_(num_bins), c_(channels), d_(d_model) {
+                                             ComputeType type, int online_mean_frames)
+    : bins_(num_bins), c_(channels), d_(d_model), online_mean_frames_(online_mean_frames) {
   f1_ = (num_bins - 3) / 2 + 1;
   f2_ = (f1_ - 3) / 2 + 1;
   mean_.assign(w.cmvn_mean, w.cmvn_mean + bins_);
@@ -51,7 +51,22 @@ void CausalConvSubsampling::AcceptFrames(State* s, const float* fbank, int n) co
   float* dst = s->frames.data() + old;
   for (int r = 0; r < n; ++r)
     for (int b = 0; b < bins_; ++b) dst[r * bins_ + b] = (fbank[r * bins_ + b] - mean_[b]) * istd_[b];
+  if (online_mean_frames_ > 0) SubtractRunningMean(s, dst, n);
   s->num_frames += n;
+}
+
+// Row t of the stream (absolute) loses sum(rows 0..t) / (t + 1 + online_mean_frames): the
+// recipe's model.online_mean, summed in double as there, so that hours of audio keep precision.
+void CausalConvSubsampling::SubtractRunningMean(State* s, float* rows, int n) const {
+  if (s->mean_sum.empty()) s->mean_sum.assign(bins_, 0.0);
+  for (int r = 0; r < n; ++r) {
+    const double count = static_cast<double>(s->num_frames + r + 1 + online_mean_frames_);
+    float* row = rows + static_cast<size_t>(r) * bins_;
+    for (int b = 0; b < bins_; ++b) {
+      s->mean_sum[b] += row[b];
+      row[b] -= static_cast<float>(s->mean_sum[b] / count);  // the mean rounded to float first, as there
+    }
+  }
 }
 
 int64_t CausalConvSubsampling::NumReady(const State& s) const {

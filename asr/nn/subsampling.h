@@ -2,7 +2,8 @@
 // CMVN, conv1 3x3/2 + ReLU, conv2 3x3/2 + ReLU (two zero frames of left padding each, none on
 // the right), then a Linear to d. Encoder frame j needs fbank frames 4j-6 .. 4j only, so each
 // stream keeps just the last few fbank frames; the convolutions of many streams run as one
-// matmul.
+// matmul. Optionally (online_mean_frames > 0) each stream's running feature mean, after CMVN,
+// is subtracted too, so that a channel's constant offset cancels as the stream goes on.
 #ifndef ANCAT_ASR_NN_SUBSAMPLING_H_
 #define ANCAT_ASR_NN_SUBSAMPLING_H_
 
@@ -22,7 +23,8 @@ class CausalConvSubsampling {
     const float *conv1_w, *conv1_b, *conv2_w, *conv2_b, *out_w, *out_b;
   };
   CausalConvSubsampling() = default;
-  CausalConvSubsampling(const Weights& w, int num_bins, int channels, int d_model, ComputeType type);
+  CausalConvSubsampling(const Weights& w, int num_bins, int channels, int d_model, ComputeType type,
+                        int online_mean_frames = 0);
 
   // Per stream.
   struct State {
@@ -30,12 +32,13 @@ class CausalConvSubsampling {
     int64_t first_frame = 0;
     int64_t num_frames = 0;     // fbank frames received so far
     int64_t num_outputs = 0;    // encoder frames produced so far
-    size_t MemoryBytes() const { return frames.capacity() * sizeof(float); }
+    std::vector<double> mean_sum;  // online mean only: sum of the CMVN'd rows so far, [num_bins]
+    size_t MemoryBytes() const { return frames.capacity() * sizeof(float) + mean_sum.capacity() * sizeof(double); }
   };
 
   int num_bins() const { return bins_; }
   int d_model() const { return d_; }
-  // Raw fbank rows [n, num_bins]; CMVN is applied here.
+  // Raw fbank rows [n, num_bins]; CMVN (and the online mean) is applied here.
   void AcceptFrames(State* s, const float* fbank, int n) const;
   // Drops fbank rows no future output needs, and returns memory held after a backlog.
   void Trim(State* s) const;
@@ -50,8 +53,10 @@ class CausalConvSubsampling {
 
  private:
   void Conv1Row(const State& s, int64_t row, float* out) const;  // out [F1, C]
+  void SubtractRunningMean(State* s, float* rows, int n) const;
 
   int bins_ = 0, c_ = 0, d_ = 0, f1_ = 0, f2_ = 0;
+  int online_mean_frames_ = 0;
   std::vector<float> mean_, istd_;
   std::vector<float> w1t_, b1_;  // conv1 weights as [9, C]
   Linear conv2_;                 // [C] x [9C], input order (kt, kf, cin)

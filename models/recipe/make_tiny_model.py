@@ -4,6 +4,11 @@
   /usr/bin/python3 models/recipe/make_tiny_model.py --out tests/data/tiny-model \
       --audio ../shared/data/real-speech/librispeech/test-other/3005-163389-0000.opus
 
+and its twin with the online mean normalization (model.json subsampling.online_mean_frames):
+
+  /usr/bin/python3 models/recipe/make_tiny_model.py --out tests/data/tiny-model-online-mean \
+      --online-mean-frames 25 --name ancat-tiny-random-online-mean
+
 F32 weights (exact parity), a 64-piece BPE trained on sentences generated here, and goldens
 from 2 s of real speech. The arbiter weights are scaled until the goldens use every lookahead
 choice and the beta variant differs from beta = 0, so the parity tests cover all paths.
@@ -109,13 +114,16 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--beta", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--online-mean-frames", type=int, default=0,
+                    help="the model's online mean normalization (tests/data/tiny-model-online-mean: 25)")
+    ap.add_argument("--name", default="ancat-tiny-random")
     a = ap.parse_args()
 
     torch.manual_seed(a.seed)
     os.makedirs(a.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         bpe = train_bpe(tiny_sentences(), TINY["vocab_size"], os.path.join(tmp, "bpe"))
-        cfg = ModelConfig(**TINY)
+        cfg = ModelConfig(**TINY, online_mean_frames=a.online_mean_frames)
         model = Transducer(cfg).eval()
         wav = load_audio(a.audio)[: int(a.seconds * 16000)].contiguous()
         feats = fbank(wav)
@@ -133,7 +141,7 @@ def main():
             else:
                 raise SystemExit("could not reach full arbiter coverage")
             tune_joiner(model, wav)
-        mj = export_folder(model, a.out, bpe, "f32", name="ancat-tiny-random", version="tiny-1",
+        mj = export_folder(model, a.out, bpe, "f32", name=a.name, version="tiny-1",
                            golden_waveform=wav, golden_beta=a.beta)
     print("wrote", a.out, "arbiter scale", scale, mj["encoder"])
 

@@ -67,6 +67,9 @@ class ModelConfig:
     joiner_dim: int = 256
     max_symbols_per_frame: int = 3
     frame_ms: int = 40
+    # > 0: after the global CMVN, subtract the running mean of the stream's frames so far, with
+    # a prior of this many zero frames (causal per-utterance normalization; 0 = off)
+    online_mean_frames: int = 0
 
     def __post_init__(self):
         self.lookahead_frames = [int(w) for w in self.lookahead_frames]
@@ -74,6 +77,7 @@ class ModelConfig:
         assert (self.d_model // self.num_heads) % 2 == 0, "RoPE needs an even head dim"
         assert self.context_size == 2, "FORMAT.md's stateless predictor has context 2"
         assert list(self.lookahead_frames) == sorted(set(self.lookahead_frames))
+        assert self.online_mean_frames >= 0
 
     @property
     def freq_out(self) -> int:
@@ -82,8 +86,11 @@ class ModelConfig:
 
     def to_json_sections(self) -> dict:
         """The architecture sections of model.json."""
+        sub = {"type": "causal-conv2d", "channels": self.channels, "factor": 4}
+        if self.online_mean_frames:  # absent when off: folders without it stay as they were
+            sub["online_mean_frames"] = self.online_mean_frames
         return {
-            "subsampling": {"type": "causal-conv2d", "channels": self.channels, "factor": 4},
+            "subsampling": sub,
             "encoder": {"num_layers": self.num_layers, "d_model": self.d_model,
                         "num_heads": self.num_heads, "ffn_dim": self.ffn_dim,
                         "left_context": self.left_context,
@@ -108,7 +115,8 @@ class ModelConfig:
             embed_dim=mj["predictor"]["embed_dim"], pred_dim=mj["predictor"]["dim"],
             joiner_dim=mj["joiner"]["dim"],
             max_symbols_per_frame=mj.get("decoding", {}).get("max_symbols_per_frame", 3),
-            frame_ms=mj.get("frame_ms", 40))
+            frame_ms=mj.get("frame_ms", 40),
+            online_mean_frames=mj["subsampling"].get("online_mean_frames", 0))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -117,15 +125,31 @@ class ModelConfig:
 # ---------------------------------------------------------------- frontend + subsampling
 
 class Frontend(nn.Module):
-    """Holds the global CMVN statistics (frontend.cmvn_mean / frontend.cmvn_istd)."""
+    """Holds the global CMVN statistics (frontend.cmvn_mean / frontend.cmvn_istd), and applies
+    the optional online mean normalization (ModelConfig.online_mean_frames)."""
 
-    def __init__(self, num_mel_bins: int):
+    def __init__(self, num_mel_bins: int, online_mean_frames: int = 0):
         super().__init__()
+        self.online_mean_frames = online_mean_frames
         self.register_buffer("cmvn_mean", torch.zeros(num_mel_bins))
         self.register_buffer("cmvn_istd", torch.ones(num_mel_bins))
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return (feats - self.cmvn_mean) * self.cmvn_istd
+        """feats [..., T, F] from a stream's first frame on (a later chunk alone would restart
+        the running mean)."""
+        y = (feats - self.cmvn_mean) * self.cmvn_istd
+        if self.online_mean_frames:
+            y = y - online_mean(y, self.online_mean_frames)
+        return y
+
+
+def online_mean(y: torch.Tensor, prior_frames: int) -> torch.Tensor:
+    """Causal running mean over time (dim -2) with prior_frames zero frames before the first:
+    frame t gets sum(y[..., :t+1, :]) / (t + 1 + prior_frames). In float64, like the runtime's
+    sums, so that hours of audio keep their precision; padding after a sequence's end does not
+    reach its frames."""
+    n = torch.arange(1, y.shape[-2] + 1, device=y.device, dtype=torch.float64) + prior_frames
+    return (torch.cumsum(y.double(), dim=-2) / n[:, None]).to(y.dtype)
 
 
 class CausalSubsampling(nn.Module):
@@ -379,7 +403,7 @@ class Transducer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.frontend = Frontend(cfg.num_mel_bins)
+        self.frontend = Frontend(cfg.num_mel_bins, cfg.online_mean_frames)
         self.subsample = CausalSubsampling(cfg)
         self.encoder = Encoder(cfg)
         self.predictor = Predictor(cfg)

@@ -206,7 +206,8 @@ def build_config(args, variant: str) -> ModelConfig:
                        num_heads=args.heads, ffn_dim=args.ffn, left_context=args.left_context,
                        lookahead_frames=VARIANT_LOOKAHEAD[variant](w),
                        vocab_size=args.vocab_size, embed_dim=args.d_model, pred_dim=args.d_model,
-                       joiner_dim=args.joiner_dim)
+                       joiner_dim=args.joiner_dim,
+                       online_mean_frames=max(0, args.online_mean_frames))
 
 
 def load_augment(spec: str):
@@ -269,6 +270,9 @@ class Run:
             self.cfg = ModelConfig(**ck["model_config"])
         else:
             self.cfg = init.cfg if init is not None else build_config(args, variant)
+            if init is not None and args.online_mean_frames >= 0:
+                # the same weights, a different input normalization: the run adapts to it
+                self.cfg = dataclasses.replace(self.cfg, online_mean_frames=args.online_mean_frames)
         self.model = Transducer(self.cfg)
         if ck:
             self.model.load_state_dict(ck["model"])
@@ -532,6 +536,11 @@ def main(argv=None):
     t.add_argument("--ffn", type=int, default=1024)
     t.add_argument("--channels", type=int, default=64)
     t.add_argument("--left-context", type=int, default=32)
+    t.add_argument("--online-mean-frames", type=int, default=-1,
+                   help="> 0: subtract each utterance's running feature mean after CMVN, with a "
+                        "prior of this many zero frames (model.json subsampling."
+                        "online_mean_frames); 0: off; -1 (default): off for a new model, as the "
+                        "--init-from folder has it otherwise")
     t.add_argument("--joiner-dim", type=int, default=256)
     t.add_argument("--vocab-size", type=int, default=500)
     t.add_argument("--lr", type=float, default=1.5e-3)

@@ -528,12 +528,13 @@ TEST(EncoderMemoryTest, IdleStreamOfShippedModelStaysNearItsSteadyState) {
   }
 }
 
-// Every model folder in the repository that carries goldens (the tiny test model, and the
-// shipped models under models/ once the recipe exports them): choices, latency and encoder
-// outputs at beta = 0 and at the golden beta, from the C++ executor streaming in 40 ms chunks.
+// Every model folder in the repository that carries goldens (the tiny test model, its twin with
+// the online mean normalization, and the shipped models under models/ once the recipe exports
+// them): choices, latency and encoder outputs at beta = 0 and at the golden beta, from the C++
+// executor streaming in 40 ms chunks.
 std::vector<std::string> ModelsWithGoldens() {
   namespace fs = std::filesystem;
-  std::vector<std::string> dirs = {kDir};
+  std::vector<std::string> dirs = {kDir, kDir + "-online-mean"};
   const fs::path models = fs::path(ANCAT_SOURCE_DIR) / "models";
   if (fs::is_directory(models)) {
     for (const auto& e : fs::directory_iterator(models)) {

@@ -134,7 +134,11 @@ TEST(ModelConfigTest, ParsesTinyModel) {
   EXPECT_EQ(c->encoder.lookahead_frames, (std::vector<int>{0, 1, 2, 4}));
   EXPECT_FALSE(c->lm.has_value());
   EXPECT_EQ(c->subsampled_bins(), 19);
+  EXPECT_EQ(c->subsampling.online_mean_frames, 0) << "absent: off";
   EXPECT_NE(c->ToString().find("num_layers=2"), std::string::npos);
+  auto om = ModelConfig::FromFile(TinyModelDir() + "-online-mean/model.json");
+  ASSERT_TRUE(om.ok()) << om.status();
+  EXPECT_EQ(om->subsampling.online_mean_frames, 25);
 }
 
 TEST(ModelConfigTest, ValidateNamesTheBadField) {
@@ -163,6 +167,12 @@ TEST(ModelConfigTest, ValidateNamesTheBadField) {
   m = j;
   m["weights"]["dtype"] = "int4";
   expect_bad(m, "weights.dtype");
+  m = j;
+  m["subsampling"]["online_mean_frames"] = -1;
+  expect_bad(m, "subsampling.online_mean_frames");
+  m = j;
+  m["subsampling"]["online_mean_frames"] = "yes";
+  expect_bad(m, "subsampling.online_mean_frames");
   EXPECT_FALSE(ModelConfig::FromJson("{not json").ok());
 }
 

@@ -173,5 +173,52 @@ TEST(SubsamplingTest, SixtyFourChannelsOverSeveralChunksMatchDirectEvaluation) {
   ASSERT_NO_FATAL_FAILURE(ExpectMatchesReferences(b, p.d, 1e-4, 1e-4));
 }
 
+// The online mean (online_mean_frames = P): row t of the stream, after CMVN, loses
+// sum(rows 0..t) / (t + 1 + P), however the rows are split into calls. Checked on the rows the
+// state keeps, and on the outputs against a stream fed the same rows pre-normalized.
+TEST(SubsamplingTest, OnlineMeanSubtractsTheRunningMeanAcrossCalls) {
+  std::mt19937 rng(5);
+  Params p = MakeParams(rng);
+  const CausalConvSubsampling::Weights w{p.mean.data(), p.istd.data(), p.w1.data(), p.b1.data(),
+                                         p.w2.data(), p.b2.data(), p.wo.data(), p.bo.data()};
+  const int prior = 7, t = 29;
+  CausalConvSubsampling online(w, p.bins, p.c, p.d, ComputeType::kF32, prior);
+  std::uniform_real_distribution<float> u(-2, 2);
+  std::vector<float> fbank(static_cast<size_t>(t) * p.bins);
+  for (float& v : fbank) v = u(rng) + 3.0f;  // an offset the running mean takes out
+  // expected rows, and the raw rows that give them through plain CMVN
+  std::vector<float> want(fbank.size()), raw(fbank.size());
+  std::vector<double> sum(p.bins, 0.0);
+  for (int r = 0; r < t; ++r)
+    for (int b = 0; b < p.bins; ++b) {
+      const float y = (fbank[r * p.bins + b] - p.mean[b]) * p.istd[b];
+      sum[b] += y;
+      want[r * p.bins + b] = y - static_cast<float>(sum[b] / (r + 1 + prior));
+      raw[r * p.bins + b] = want[r * p.bins + b] / p.istd[b] + p.mean[b];
+    }
+  CausalConvSubsampling::State st;
+  int fed = 0;
+  for (int n : {1, 3, 4, 9, 12}) {  // 29 rows in uneven calls
+    online.AcceptFrames(&st, fbank.data() + static_cast<size_t>(fed) * p.bins, n);
+    fed += n;
+  }
+  ASSERT_EQ(st.first_frame, 0);
+  ASSERT_EQ(st.frames.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(st.frames[i], want[i], 1e-5) << i;
+  // and the convolutions see exactly those rows
+  CausalConvSubsampling plain(w, p.bins, p.c, p.d, ComputeType::kF32);
+  CausalConvSubsampling::State ps;
+  plain.AcceptFrames(&ps, raw.data(), t);
+  int n = static_cast<int>(online.NumReady(st));
+  ASSERT_EQ(n, static_cast<int>(plain.NumReady(ps)));
+  std::vector<float> a(static_cast<size_t>(n) * p.d), b(a.size());
+  CausalConvSubsampling::State* sp = &st;
+  CausalConvSubsampling::State* pp = &ps;
+  online.Forward({&sp, 1}, {&n, 1}, a.data());
+  plain.Forward({&pp, 1}, {&n, 1}, b.data());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << i;
+  EXPECT_GT(st.MemoryBytes(), static_cast<size_t>(p.bins) * sizeof(double)) << "the sum is counted";
+}
+
 }  // namespace
 }  // namespace ancat::asr::nn

@@ -240,3 +240,34 @@ def test_baseline_variants_have_one_choice():
         n = int(lens)
         expect = [min(t + 3 * w[0], n - 1) - t for t in range(n)]
         assert (r - torch.arange(n)).tolist() == expect
+
+
+def test_online_mean_is_the_running_mean_with_a_prior():
+    from model import online_mean
+    torch.manual_seed(4)
+    y = torch.randn(2, 13, 6) + 2.0
+    got = online_mean(y, 5)
+    for t in range(13):
+        want = y[:, :t + 1].double().sum(1) / (t + 1 + 5)
+        assert torch.allclose(got[:, t].double(), want, atol=1e-6), t
+
+
+def test_online_mean_model_is_causal_and_round_trips_model_json():
+    m = small_model(seed=2, online_mean_frames=25).eval()
+    assert ModelConfig.from_model_json({**m.cfg.to_json_sections(), "frontend": {"num_mel_bins": 80},
+                                        "vocab": {"size": 20}}).online_mean_frames == 25
+    assert "online_mean_frames" not in small_model().cfg.to_json_sections()["subsampling"]
+    feats = torch.randn(1, 200, 80) + 3.0
+    with torch.no_grad():
+        full, _, _ = m.encode(feats, torch.tensor([200]))
+        head, n, _ = m.encode(feats[:, :120], torch.tensor([120]))
+        # frames whose lookahead (at most 4 frames per layer) is inside the prefix do not
+        # depend on later audio: the running mean is causal
+        k = int(n) - 4 * m.cfg.num_layers
+        assert k > 0 and torch.allclose(full[:, :k], head[:, :k], atol=1e-5)
+        # and a constant channel offset is taken out as the stream goes on
+        off, _, _ = m.encode(feats + 0.7, torch.tensor([200]))
+        plain = small_model(seed=2).eval()
+        p_full, _, _ = plain.encode(feats, torch.tensor([200]))
+        p_off, _, _ = plain.encode(feats + 0.7, torch.tensor([200]))
+    assert (off - full)[:, -5:].abs().mean() < 0.5 * (p_off - p_full)[:, -5:].abs().mean()

@@ -259,11 +259,19 @@ def test_init_from_an_exported_folder(tmp_path):
 
     class A:  # the train arguments Run reads when it builds a fresh run
         exp, init_from, weight_decay, lr = str(tmp_path / "exp"), str(tmp_path / "model"), 0.0, 1e-3
+        online_mean_frames = -1  # as the folder has it
     run = T.Run("ancat", A, torch.device("cpu"))
     got = run.model.state_dict()
     for k, v in src.export_state_dict().items():
         assert torch.equal(got[k], v), k
     assert run.cfg.lookahead_frames == [0, 1, 2, 4]
+    assert run.cfg.online_mean_frames == 0
+
+    class B(A):  # the same weights, trained on with the online mean normalization switched on
+        exp, online_mean_frames = str(tmp_path / "exp_b"), 25
+    run_b = T.Run("ancat", B, torch.device("cpu"))
+    assert run_b.cfg.online_mean_frames == 25 and run_b.model.frontend.online_mean_frames == 25
+    assert torch.equal(run_b.model.state_dict()["frontend.cmvn_mean"], src.frontend.cmvn_mean)
     with pytest.raises(SystemExit, match="not a causal model"):
         T.init_model_dir(str(tmp_path / "model"), "causal")
     assert T.init_model_dir(f"fixed={tmp_path / 'model'}", "ancat") is None

@@ -113,6 +113,11 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     m, mj = recipe.load_model_folder(a.model)
     cfg = m.cfg
+    if cfg.online_mean_frames:
+        # Conv1 normalizes each step's rows alone; a running mean over the stream would need
+        # its sum carried between the graphs, which this peer does not do.
+        raise SystemExit(f"{a.model}: subsampling.online_mean_frames = {cfg.online_mean_frames}: "
+                         "the onnxruntime streaming peer does not implement the online mean")
     f1 = (cfg.num_mel_bins - 3) // 2 + 1
     hd = cfg.d_model // cfg.num_heads
     with torch.no_grad():
