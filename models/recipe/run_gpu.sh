@@ -82,7 +82,7 @@ launch_training() {  # one process per run: each is launch-bound on its own CPU 
 
 monitor() {  # monitor UNTIL_S: print progress lines until UNTIL_S seconds into this call
   local until_s=$1
-  while [ $(( $(date +%s) - t0 )) -lt "$until_s" ] && pgrep -f "train.py train" > /dev/null; do
+  while [ $(( $(date +%s) - t0 )) -lt "$until_s" ] && training; do
     sleep 20
   done
   for name in $RUNS; do
@@ -183,7 +183,7 @@ finish() {
   local out=$1 wait_s=$2
   monitor "$wait_s"
   pkill -TERM -f "train.py train"
-  while pgrep -f "train.py train" > /dev/null; do sleep 2; done
+  while training; do sleep 2; done
   local golden
   golden=$(ls "$W"/corpus/real/librispeech/test-other/3005-*.wav 2>/dev/null | head -1)
   for name in $RUNS; do
