@@ -621,6 +621,14 @@ absl::Status Finish(Context& x) {
   return absl::OkStatus();
 }
 
+// The whole process on these CPUs, and the engine's threads one per CPU: every section's
+// figures are measured on exactly the CPUs it names.
+absl::Status UseCpus(const std::vector<int>& cpus) {
+  if (auto s = PinProcess(cpus); !s.ok()) return s;
+  asr::nn::SetNumThreads(static_cast<int>(cpus.size()));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunBench(const BenchConfig& c) {
@@ -634,19 +642,16 @@ absl::Status RunBench(const BenchConfig& c) {
                          x.allowed.begin() + std::min<size_t>(c.cores, x.allowed.size()));
   const int n = static_cast<int>(cores.size());
   if (c.memory_only) {
-    if (auto s = PinProcess(cores); !s.ok()) return s;
-    asr::nn::SetNumThreads(n);
+    if (auto s = UseCpus(cores); !s.ok()) return s;
     if (auto s = Memory(x, n); !s.ok()) return s;
     return Finish(x);
   }
   if (c.batched_only) {
     x.one_cpu = QuietestCpu(x.allowed, 0.3);
-    if (auto s = PinProcess({x.one_cpu}); !s.ok()) return s;
-    asr::nn::SetNumThreads(1);
+    if (auto s = UseCpus({x.one_cpu}); !s.ok()) return s;
     x.r.Section(absl::StrFormat("one core (cpu %d, 1 thread): matmul rates only", x.one_cpu));
     Matmuls(x, 1);
-    if (auto s = PinProcess(cores); !s.ok()) return s;
-    asr::nn::SetNumThreads(n);
+    if (auto s = UseCpus(cores); !s.ok()) return s;
     x.r.Section(absl::StrFormat("%d cores (cpus %s), %d threads, batched encoder only", n,
                                 absl::StrJoin(cores, ","), n));
     Matmuls(x, n);
@@ -658,8 +663,7 @@ absl::Status RunBench(const BenchConfig& c) {
 
   // One core: the whole process (and later the peers) on the quieter CPU.
   x.one_cpu = QuietestCpu(x.allowed, 0.3);
-  if (auto s = PinProcess({x.one_cpu}); !s.ok()) return s;
-  asr::nn::SetNumThreads(1);
+  if (auto s = UseCpus({x.one_cpu}); !s.ok()) return s;
   x.r.Section(absl::StrFormat("one core (cpu %d, 1 thread)", x.one_cpu));
   Matmuls(x, 1);
   if (auto s = EncoderOneCore(x); !s.ok()) return s;
@@ -667,8 +671,7 @@ absl::Status RunBench(const BenchConfig& c) {
   if (!c.peers.empty()) Peers(x);
 
   // N cores: cross-stream batching.
-  if (auto s = PinProcess(cores); !s.ok()) return s;
-  asr::nn::SetNumThreads(n);
+  if (auto s = UseCpus(cores); !s.ok()) return s;
   x.r.Section(absl::StrFormat("%d cores (cpus %s), %d threads, cross-stream batching", n,
                               absl::StrJoin(cores, ","), n));
   Matmuls(x, n);
