@@ -37,6 +37,10 @@ Params MakeParams(std::mt19937& rng, int channels = 3) {
   return p;
 }
 
+CausalConvSubsampling::Weights WeightsOf(const Params& p) {
+  return {p.mean.data(), p.istd.data(), p.w1.data(), p.b1.data(), p.w2.data(), p.b2.data(), p.wo.data(), p.bo.data()};
+}
+
 // Direct evaluation over the whole input: [T2, d].
 std::vector<double> Reference(const Params& p, const std::vector<float>& fbank, int t) {
   auto x = [&](int frame, int b) -> double {
@@ -78,9 +82,7 @@ std::vector<double> Reference(const Params& p, const std::vector<float>& fbank, 
 TEST(SubsamplingTest, StreamingMatchesDirectEvaluation) {
   std::mt19937 rng(9);
   Params p = MakeParams(rng);
-  CausalConvSubsampling sub({p.mean.data(), p.istd.data(), p.w1.data(), p.b1.data(), p.w2.data(), p.b2.data(),
-                             p.wo.data(), p.bo.data()},
-                            p.bins, p.c, p.d, ComputeType::kF32);
+  CausalConvSubsampling sub(WeightsOf(p), p.bins, p.c, p.d, ComputeType::kF32);
   std::uniform_real_distribution<float> u(-2, 2);
   for (int t : {1, 2, 4, 5, 6, 7, 9, 31}) {
     std::vector<float> fbank(static_cast<size_t>(t) * p.bins);
@@ -152,9 +154,7 @@ void ExpectMatchesReferences(const OneBatch& b, int d, double abs, double rel) {
 TEST(SubsamplingTest, BatchOfStreamsEqualsEachAlone) {
   std::mt19937 rng(10);
   Params p = MakeParams(rng);
-  CausalConvSubsampling sub({p.mean.data(), p.istd.data(), p.w1.data(), p.b1.data(), p.w2.data(), p.b2.data(),
-                             p.wo.data(), p.bo.data()},
-                            p.bins, p.c, p.d, ComputeType::kF32);
+  CausalConvSubsampling sub(WeightsOf(p), p.bins, p.c, p.d, ComputeType::kF32);
   const OneBatch b = RunAsOneBatch(sub, p, {13, 1, 40, 0, 8}, rng);
   ASSERT_NO_FATAL_FAILURE(ExpectMatchesReferences(b, p.d, 1e-5, 0));
   for (const auto& st : b.states) EXPECT_EQ(sub.NumReady(st), 0);
@@ -165,9 +165,7 @@ TEST(SubsamplingTest, BatchOfStreamsEqualsEachAlone) {
 TEST(SubsamplingTest, SixtyFourChannelsOverSeveralChunksMatchDirectEvaluation) {
   std::mt19937 rng(12);
   Params p = MakeParams(rng, 64);
-  CausalConvSubsampling sub({p.mean.data(), p.istd.data(), p.w1.data(), p.b1.data(), p.w2.data(), p.b2.data(),
-                             p.wo.data(), p.bo.data()},
-                            p.bins, p.c, p.d, ComputeType::kF32);
+  CausalConvSubsampling sub(WeightsOf(p), p.bins, p.c, p.d, ComputeType::kF32);
   const OneBatch b = RunAsOneBatch(sub, p, {300, 41}, rng);
   ASSERT_GT((b.counts[0] + b.counts[1]) * p.f2(), 256);
   ASSERT_NO_FATAL_FAILURE(ExpectMatchesReferences(b, p.d, 1e-4, 1e-4));
@@ -179,8 +177,7 @@ TEST(SubsamplingTest, SixtyFourChannelsOverSeveralChunksMatchDirectEvaluation) {
 TEST(SubsamplingTest, OnlineMeanSubtractsTheRunningMeanAcrossCalls) {
   std::mt19937 rng(5);
   Params p = MakeParams(rng);
-  const CausalConvSubsampling::Weights w{p.mean.data(), p.istd.data(), p.w1.data(), p.b1.data(),
-                                         p.w2.data(), p.b2.data(), p.wo.data(), p.bo.data()};
+  const CausalConvSubsampling::Weights w = WeightsOf(p);
   const int prior = 7, t = 29;
   CausalConvSubsampling online(w, p.bins, p.c, p.d, ComputeType::kF32, prior);
   std::uniform_real_distribution<float> u(-2, 2);
