@@ -59,8 +59,9 @@ fi
 log "text: $(cat "$WORK/text/stats.json" 2>/dev/null | tr -d '\n ') $(zcat "$WORK/text/train.tsv.gz" | wc -l) training sentences"
 
 # 3. synthetic speech
+# SEED picks the sentences and voices: a run continuing a model renders a fresh sample
 "$PY" -m corpus.render tts --text "$WORK/text" --out "$WORK/corpus" --n "$NUTT" \
-  --workers "$WORKERS" || { log "render failed"; exit 1; }
+  --seed "${SEED:-1}" --workers "$WORKERS" || { log "render failed"; exit 1; }
 
 # 4. real speech
 if [ -s "$SRC/real-speech/manifest.jsonl" ]; then
