@@ -22,6 +22,8 @@
 # side (ARGS_ancat_aug="--augment-prob 0.9"; REAL_READ_W_<name> weights the real read
 # sentences, REAL_READ_W and REAL_SHORT_W all runs' real speech). TRAIN_ARGS applies to all.
 # INIT_FROM=DIR starts every ANCAT run from an exported folder (the committed default model), with no CMVN pass.
+# SEED=N in `start` renders another sample of sentences and voices than the default seed 1 (a run
+# that continues a model should not see the previous run's sample again).
 # Every call leaves in OUT the logs so far and a bf16 export of the first run's latest
 # checkpoint (a model survives even if the machine is lost between calls); SNAP=0 skips the
 # export, for the short calls that only carry voices.
