@@ -70,13 +70,18 @@ absl::Status DecodingConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("decoding.word_bonus must be <= 20 (< 0 = model default), got ", word_bonus));
   }
+  if (!std::isfinite(blank_penalty) || blank_penalty > 20.0f) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decoding.blank_penalty must be <= 20 (< 0 = model default), got ", blank_penalty));
+  }
   return absl::OkStatus();
 }
 
 std::string DecodingConfig::ToString() const {
   return absl::StrFormat(
-      "DecodingConfig(method=%s, beam=%d, max_alternatives=%d, lm_weight=%g, word_bonus=%g)",
-      MethodName(method), beam, max_alternatives, lm_weight, word_bonus);
+      "DecodingConfig(method=%s, beam=%d, max_alternatives=%d, lm_weight=%g, word_bonus=%g, "
+      "blank_penalty=%g)",
+      MethodName(method), beam, max_alternatives, lm_weight, word_bonus, blank_penalty);
 }
 
 absl::Status EndpointConfig::Validate() const {
@@ -300,6 +305,10 @@ absl::StatusOr<std::unique_ptr<Stream>> RecognizerImpl::CreateStream(const Strea
   const float default_bonus = mc.lm ? mc.lm->word_bonus : 0.0f;
   d.search.lm_weight = lm_ == nullptr ? 0.0f : (dc.lm_weight < 0 ? default_weight : dc.lm_weight);
   d.search.word_bonus = dc.word_bonus < 0 ? default_bonus : dc.word_bonus;
+  // The model's penalty was tuned with beam search and its LM; greedy, the parity
+  // reference, stays the network's own argmax unless the request sets one.
+  const float default_penalty = d.search.beam_search ? mc.blank_penalty : 0.0f;
+  d.search.blank_penalty = dc.blank_penalty < 0 ? default_penalty : dc.blank_penalty;
   d.max_alternatives = d.search.beam_search ? dc.max_alternatives : 1;
   d.endpoint = config.endpoint;
   d.interim_results = config.interim_results;

@@ -35,6 +35,8 @@ struct DecodingConfig {
   int max_alternatives = 1;     // n-best size returned, <= beam
   float lm_weight = -1.0f;      // shallow-fusion weight; < 0 = the model's default
   float word_bonus = -1.0f;     // word-insertion bonus; < 0 = the model's default
+  float blank_penalty = -1.0f;  // subtracted from blank's log-prob per step; < 0 = the model's
+                                // for beam search, 0 for greedy
   absl::Status Validate() const;
   std::string ToString() const;
 };

@@ -31,9 +31,13 @@ class GreedySearch : public Search {
   }
   bool TakeScores(const float* logprobs, int frame_index) override {
     const int v = scorer_->vocab_size();
-    const int k = static_cast<int>(std::max_element(logprobs, logprobs + v) - logprobs);
+    const int blank = scorer_->blank_id();
+    const int k = ArgMax(logprobs, v, blank);
+    if (k == blank) {
+      hyp_.am_score += logprobs[k] - options_.blank_penalty;
+      return FrameDone(frame_index);
+    }
     hyp_.am_score += logprobs[k];
-    if (k == scorer_->blank_id()) return FrameDone(frame_index);
     hyp_.tokens.push_back({k, frame_index, logprobs[k]});
     hyp_.key = ExtendKey(hyp_.key, k);
     hyp_.lm = fusion_->Advance(hyp_.lm, k);
@@ -52,6 +56,16 @@ class GreedySearch : public Search {
   }
 
  private:
+  // The argmax with blank's log-prob lowered by the penalty.
+  int ArgMax(const float* row, int v, int blank) const {
+    int best = blank;
+    float best_score = row[blank] - options_.blank_penalty;
+    for (int i = 0; i < v; ++i) {
+      if (i != blank && row[i] > best_score) best = i, best_score = row[i];
+    }
+    return best;
+  }
+
   bool FrameDone(int /*frame_index*/) {
     symbols_ = 0;
     return true;
@@ -125,7 +139,7 @@ bool BeamSearch::TakeScores(const float* logprobs, int frame_index) {
   for (size_t i = 0; i < hyps_.size(); ++i) {
     const Hypothesis& h = hyps_[i];
     const float* row = logprobs + i * v;
-    const double am_blank = h.am_score + row[blank];
+    const double am_blank = h.am_score + row[blank] - options_.blank_penalty;
     cands.push_back({static_cast<int>(i), -1, row[blank], am_blank,
                      Fused(options_, am_blank, h.lm, has_lm), h.key, h.lm});
     // Only the acoustically best tokens of each hypothesis are worth an LM look-up.

@@ -23,6 +23,7 @@ struct SearchOptions {
   int max_symbols_per_frame = 3;  // greedy only; beam search emits at most one per frame
   float lm_weight = 0;            // used when the fusion has an LM
   float word_bonus = 0;           // per word, also without an LM
+  float blank_penalty = 0;        // subtracted from blank's log-prob at every step
 };
 
 struct DecodedToken {

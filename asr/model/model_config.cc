@@ -109,7 +109,10 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& text) {
     c.lm = lm;
   }
   ANCAT_RETURN_IF_ERROR(Section(root, "decoding", &s, /*required=*/false));
-  if (s != nullptr) ANCAT_RETURN_IF_ERROR(Get(*s, "decoding.", "max_symbols_per_frame", &c.max_symbols_per_frame));
+  if (s != nullptr) {
+    ANCAT_RETURN_IF_ERROR(Get(*s, "decoding.", "max_symbols_per_frame", &c.max_symbols_per_frame));
+    ANCAT_RETURN_IF_ERROR(Get(*s, "decoding.", "blank_penalty", &c.blank_penalty));
+  }
   ANCAT_RETURN_IF_ERROR(Section(root, "weights", &s, /*required=*/false));
   if (s != nullptr) {
     ANCAT_RETURN_IF_ERROR(Get(*s, "weights.", "file", &c.weights_file));
@@ -166,6 +169,7 @@ absl::Status ModelConfig::Validate() const {
   if (vocab.tokenizer.empty()) return bad("vocab.tokenizer", "must name a file");
   if (lm && lm->file.empty()) return bad("lm.file", "must name a file");
   if (max_symbols_per_frame <= 0) return bad("decoding.max_symbols_per_frame", "must be > 0");
+  if (!(blank_penalty >= 0 && blank_penalty <= 20)) return bad("decoding.blank_penalty", "must be in [0, 20]");
   if (weights_file.empty()) return bad("weights.file", "must name a file");
   if (weights_dtype != "bf16" && weights_dtype != "f32") return bad("weights.dtype", absl::StrCat("is '", weights_dtype, "', expected bf16 or f32"));
   if (frame_ms <= 0) return bad("frame_ms", "must be > 0");
@@ -181,7 +185,7 @@ std::string ModelConfig::ToString() const {
       ", num_heads=", encoder.num_heads, ", ffn_dim=", encoder.ffn_dim, ", left_context=", encoder.left_context,
       ", lookahead_frames=[", absl::StrJoin(encoder.lookahead_frames, ","), "], rope_base=", encoder.rope_base,
       ", embed_dim=", predictor.embed_dim, ", predictor_dim=", predictor.dim, ", joiner_dim=", joiner_dim,
-      ", vocab_size=", vocab.size, ", tokenizer=", vocab.tokenizer, ", lm=", lm ? lm->file : "none",
+      ", vocab_size=", vocab.size, ", tokenizer=", vocab.tokenizer, ", lm=", lm ? lm->file : "none", ", blank_penalty=", blank_penalty,
       ", weights=", weights_file, " (", weights_dtype, "), frame_ms=", frame_ms, ")");
 }
 

@@ -65,6 +65,10 @@ struct ModelConfig {
   VocabOptions vocab;
   std::optional<LmOptions> lm;  // null in model.json: no LM
   int max_symbols_per_frame = 3;
+  // Subtracted from blank's log-probability at every beam-search step: a model trained mostly
+  // on synthetic speech drops words on real speech, and this trades those deletions for
+  // insertions. Tuned on dev with the LM by the recipe; 0 = the model's own posteriors.
+  float blank_penalty = 0.0f;
   std::string weights_file = "weights.safetensors";
   std::string weights_dtype = "bf16";
   int frame_ms = 40;

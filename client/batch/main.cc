@@ -1,5 +1,5 @@
 // ancat-batch --model DIR --input LIST --output OUT.jsonl [--threads 2] [--decoding greedy|beam]
-//             [--beam 4] [--lm_weight W] [--word_bonus B] [--lm_lookahead=false]
+//             [--beam 4] [--lm_weight W] [--word_bonus B] [--blank_penalty P] [--lm_lookahead=false]
 //             [--compute_type f32|bf16|int8] [--kv_cache f32|bf16]
 // Exit status: 0 every file transcribed, 1 some files failed (reported on stderr, left out
 // of the output), 2 nothing could run (bad flags, model, list or output file).
@@ -18,6 +18,7 @@ ABSL_FLAG(std::string, decoding, "beam", "greedy | beam (modified beam search)")
 ABSL_FLAG(int, beam, 4, "beam size for --decoding=beam");
 ABSL_FLAG(double, lm_weight, -1, "shallow-fusion weight of the model's n-gram LM (< 0: model.json's)");
 ABSL_FLAG(double, word_bonus, -1, "word-insertion bonus (< 0: model.json's)");
+ABSL_FLAG(double, blank_penalty, -1, "subtracted from blank's log-prob per step (< 0: model.json's)");
 ABSL_FLAG(std::string, compute_type, "f32",
           "encoder matmuls: f32 | bf16 (avx512_bf16 CPUs) | int8 (VNNI CPUs); the decoder stays f32");
 ABSL_FLAG(std::string, kv_cache, "f32",
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   config.decoding.beam = absl::GetFlag(FLAGS_beam);
   config.decoding.lm_weight = static_cast<float>(absl::GetFlag(FLAGS_lm_weight));
   config.decoding.word_bonus = static_cast<float>(absl::GetFlag(FLAGS_word_bonus));
+  config.decoding.blank_penalty = static_cast<float>(absl::GetFlag(FLAGS_blank_penalty));
   config.lm_lookahead = absl::GetFlag(FLAGS_lm_lookahead);
   config.compute_type = absl::GetFlag(FLAGS_compute_type);
   config.kv_cache = absl::GetFlag(FLAGS_kv_cache);

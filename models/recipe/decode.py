@@ -118,8 +118,9 @@ def _word_cost(lm: ArpaLM, words: Tuple[str, ...], word: str, oov_logprob: float
 def beam_search(model: Transducer, e: torch.Tensor, length: int, pieces: Sequence[str],
                 beam: int = 4, lm: Optional[ArpaLM] = None, lm_weight: float = 0.0,
                 word_bonus: float = 0.0, oov_logprob: float = -12.0,
-                letter_cost: float = 0.5) -> List[int]:
-    """Modified beam search over one utterance e [T, d] (at most one symbol per frame)."""
+                letter_cost: float = 0.5, blank_penalty: float = 0.0) -> List[int]:
+    """Modified beam search over one utterance e [T, d] (at most one symbol per frame).
+    blank_penalty is subtracted from blank's log-prob at every frame, as in the C++ search."""
     dev = e.device
     enc = model.joiner.enc(e[:length])
     hyps = [_Hyp((), 0.0, 0.0, (), "", 0)]
@@ -151,7 +152,8 @@ def beam_search(model: Transducer, e: torch.Tensor, length: int, pieces: Sequenc
                 old.am = float(torch.logaddexp(torch.tensor(old.am), torch.tensor(h.am)))
 
         for hi, h in enumerate(hyps):
-            add(_Hyp(h.tokens, h.am + lp_blank[hi], h.lm, h.words, h.partial, h.nwords))
+            add(_Hyp(h.tokens, h.am + lp_blank[hi] - blank_penalty, h.lm, h.words, h.partial,
+                     h.nwords))
             for v, tok in zip(top_v[hi], top_i[hi]):
                 piece = pieces[tok]
                 words, partial, lm_s, nw = h.words, h.partial, h.lm, h.nwords

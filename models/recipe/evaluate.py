@@ -92,7 +92,7 @@ def encode_set(model: Transducer, entries: List[dict], beta: float, max_lookahea
 
 @torch.no_grad()
 def search_set(model: Transducer, sp, entries: List[dict], enc: dict, search: str, beam: int,
-               lm=None, lm_weight=0.0, word_bonus=0.0) -> dict:
+               lm=None, lm_weight=0.0, word_bonus=0.0, blank_penalty=0.0) -> dict:
     """Searches encode_set's output; returns error rates, per-voice WER, latency stats and
     hypotheses ("seconds" counts the encoder's share too)."""
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
@@ -105,7 +105,8 @@ def search_set(model: Transducer, sp, entries: List[dict], enc: dict, search: st
             toks = greedy_batch(model, e, elen)
         else:
             toks = [beam_search(model, e[j], int(elen[j]), pieces, beam, lm, lm_weight,
-                                word_bonus) for j in range(len(idx))]
+                                word_bonus, blank_penalty=blank_penalty)
+                    for j in range(len(idx))]
         for j, i in enumerate(idx):
             lat_frames.append(lat[j])
             text = sp.decode(toks[j])
@@ -318,6 +319,9 @@ def main(argv=None):
                     help="LM weight, or a comma list to sweep (default: model.json's)")
     ap.add_argument("--word-bonus", default=None,
                     help="word insertion bonus, or a comma list (default: model.json's)")
+    ap.add_argument("--blank-penalty", default=None,
+                    help="beam search: subtracted from blank's log-prob per frame, or a comma "
+                         "list (default: model.json's decoding.blank_penalty, else 0)")
     ap.add_argument("--no-lm", action="store_true")
     ap.add_argument("--peer", choices=["pocketsphinx"], default=None)
     ap.add_argument("--peer-hyps", default=None,
@@ -354,6 +358,8 @@ def main(argv=None):
         name, _, path = spec.partition("=")
         model, sp, mj = load_any(path, a.bpe, device)
         lm, combos = None, [(0.0, 0.0)]
+        bps = ([float(x) for x in a.blank_penalty.split(",")] if a.blank_penalty
+               else [float(((mj or {}).get("decoding") or {}).get("blank_penalty", 0.0))])
         if "beam" in searches and not a.no_lm:
             has = bool(mj and mj.get("lm"))
             lm_path = a.lm or (os.path.join(path, mj["lm"]["file"]) if has else None)
@@ -367,20 +373,25 @@ def main(argv=None):
         sweep = betas if len(model.cfg.lookahead_frames) > 1 else [0.0]
         if len(model.cfg.lookahead_frames) > 1 and ancat_model is None:
             ancat_model = (model, sp)
-        runs = [(srch, lmw, wb) for srch in searches
-                for lmw, wb in (combos if srch == "beam" else [(0.0, 0.0)])]
+        runs = [(srch, lmw, wb, bp) for srch in searches
+                for lmw, wb in (combos if srch == "beam" else [(0.0, 0.0)])
+                for bp in (bps if srch == "beam" else [0.0])]
         for beta in sweep:
             for sname, entries in sets.items():
                 enc = encode_set(model, entries, beta, a.max_lookahead, a, device)
-                for srch, lmw, wb in runs:
+                for srch, lmw, wb, bp in runs:
                     use_lm = lm if srch == "beam" else None
-                    label = name if len(combos) == 1 or srch != "beam" else f"{name}+lm{lmw:g}/wb{wb:g}"
-                    res = search_set(model, sp, entries, enc, srch, a.beam, use_lm, lmw, wb)
+                    label = name
+                    if srch == "beam" and len(combos) > 1:
+                        label += f"+lm{lmw:g}/wb{wb:g}"
+                    if srch == "beam" and len(bps) > 1:
+                        label += f"/bp{bp:g}"
+                    res = search_set(model, sp, entries, enc, srch, a.beam, use_lm, lmw, wb, bp)
                     hyps = res.pop("hyps")
                     lat_all.setdefault((label, beta, srch), []).append(res.pop("lat"))
                     row = {"model": label, "beta": beta, "set": sname, "search": srch,
                            "lm": bool(use_lm), "lm_weight": lmw if use_lm else 0.0,
-                           "word_bonus": wb if use_lm else 0.0, **res}
+                           "word_bonus": wb if use_lm else 0.0, "blank_penalty": bp, **res}
                     rows.append(row)
                     print(json.dumps({k: v for k, v in row.items() if k != "per_voice_wer"}),
                           flush=True)

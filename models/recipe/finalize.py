@@ -265,23 +265,28 @@ def run_evaluate(argv: List[str]) -> List[dict]:
 
 
 def tune(a, work: str, dev: dict, lms: List[dict]) -> dict:
-    """Dev WER for no LM and every (LM, weight, bonus); the best (lowest WER, then smaller
-    weight) is the folder's setting."""
+    """Dev WER for no LM and every (LM, weight, bonus, blank penalty); the best (lowest WER,
+    then smaller weight, bonus and penalty) is the folder's setting."""
     dev_set = ",".join(dev["manifests"])
     grid = []
     base = ["--model", f"ancat={a.ancat}", "--device", "cpu", "--set", f"dev={dev_set}",
             "--betas", "0", "--search", "beam", "--beam", str(a.beam)]
+    base += ["--blank-penalty", a.blank_penalties]
     rows = run_evaluate(base + ["--no-lm", "--out", os.path.join(work, "tune", "nolm")])
-    grid.append({"lm": None, "weight": 0.0, "word_bonus": 0.0, "wer": rows[0]["wer"],
-                 "cer": rows[0]["cer"], "words": rows[0]["words"]})
+    for r in rows:
+        grid.append({"lm": None, "weight": 0.0, "word_bonus": 0.0,
+                     "blank_penalty": r["blank_penalty"], "wer": r["wer"], "cer": r["cer"],
+                     "words": r["words"]})
     for i, lm in enumerate(lms):
         rows = run_evaluate(base + ["--lm", lm["file"], "--lm-weight", a.lm_weights,
                                     "--word-bonus", a.word_bonuses,
                                     "--out", os.path.join(work, "tune", f"lm{i}")])
         for r in rows:
             grid.append({"lm": lm["file"], "weight": r["lm_weight"], "word_bonus": r["word_bonus"],
-                         "wer": r["wer"], "cer": r["cer"], "words": r["words"]})
-    best = min(grid, key=lambda g: (round(g["wer"], 6), g["weight"], g["word_bonus"]))
+                         "blank_penalty": r["blank_penalty"], "wer": r["wer"], "cer": r["cer"],
+                         "words": r["words"]})
+    best = min(grid, key=lambda g: (round(g["wer"], 6), g["weight"], g["word_bonus"],
+                                    g["blank_penalty"]))
     return {"grid": grid, "best": best}
 
 
@@ -297,6 +302,7 @@ def evaluate_tests(a, work: str, sets: Dict[str, str], search: str, lm: Optional
     if a.peer_hyps and os.path.exists(a.peer_hyps):
         argv += ["--peer-hyps", a.peer_hyps]
     if "beam" in search:
+        argv += ["--blank-penalty", str((lm or {}).get("blank_penalty", 0.0))]
         if lm is None or lm.get("lm") is None:
             argv += ["--no-lm"]
         else:
@@ -324,6 +330,7 @@ def assemble(a, lm_choice: dict, staging: str) -> None:
                     "word_bonus": lm_choice["word_bonus"]}
     else:
         mj["lm"] = None
+    mj.setdefault("decoding", {})["blank_penalty"] = lm_choice.get("blank_penalty", 0.0)
     with open(os.path.join(staging, "model.json"), "w") as f:
         json.dump(mj, f, indent=2)
         f.write("\n")
@@ -397,11 +404,14 @@ def protocol_md(a, info: dict) -> str:
              f"general sentences held out from the training text and from the test sets, rendered "
              f"with training voices {', '.join(dev['voices'])} at default prosody) + "
              f"{dev['real_utts']} real_dev utterances. Grid: LM weight {a.lm_weights}, word bonus "
-             f"{a.word_bonuses}, beam {a.beam}, ANCAT at beta 0; chosen: "
+             f"{a.word_bonuses}, blank penalty {a.blank_penalties}, beam {a.beam}, ANCAT at beta 0; "
+             f"chosen: "
              + (f"`{os.path.basename(best['lm'])}` weight {best['weight']:g}, bonus "
-                f"{best['word_bonus']:g} (dev WER {best['wer']:.1f}%, without LM "
-                f"{tuning['grid'][0]['wer']:.1f}%)." if best["lm"] else
-                f"no LM (dev WER {best['wer']:.1f}%: no LM setting beat it)."),
+                f"{best['word_bonus']:g}, blank penalty {best['blank_penalty']:g} (dev WER "
+                f"{best['wer']:.1f}%, without LM and penalty {tuning['grid'][0]['wer']:.1f}%)."
+                if best["lm"] else
+                f"no LM, blank penalty {best['blank_penalty']:g} (dev WER {best['wer']:.1f}%: "
+                f"no LM setting beat it)."),
              "- **LM size**: the folder must stay within "
              f"{a.max_mb:g} MB; candidates:"]
     for c in lms:
@@ -477,6 +487,8 @@ def main(argv=None):
     ap.add_argument("--beam", type=int, default=4)
     ap.add_argument("--lm-weights", default="0.1,0.2,0.3,0.45")
     ap.add_argument("--word-bonuses", default="0,0.5,1")
+    ap.add_argument("--blank-penalties", default="0",
+                    help="beam search: subtracted from blank's log-prob per frame (comma list)")
     ap.add_argument("--dev-size", type=int, default=60, help="dev sentences per kind")
     ap.add_argument("--limit", type=int, default=0, help="first N utterances of each test set")
     ap.add_argument("--plot-utt", type=int, default=0)
@@ -524,7 +536,8 @@ def main(argv=None):
     fitting = [c for c in lms if c.get("file")]
     tuning = T.run("tune", tune, a, a.work, dev, fitting)
     best = tuning["best"]
-    choice = {"lm": best["lm"], "weight": best["weight"], "word_bonus": best["word_bonus"]}
+    choice = {"lm": best["lm"], "weight": best["weight"], "word_bonus": best["word_bonus"],
+              "blank_penalty": best["blank_penalty"]}
     evals = [T.run("test", evaluate_tests, a, a.work, sets,
                    "beam" if a.skip_greedy else "greedy,beam", choice)]
 

@@ -6,6 +6,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -141,11 +142,12 @@ ngram 2=3
 )";
 
 std::vector<int> BeamTokens(const TransducerDecoder& decoder, const Golden& g, int beam,
-                            float lm_weight, float word_bonus) {
+                            float lm_weight, float word_bonus, float blank_penalty = 0) {
   DecoderStreamOptions o;
   o.search.beam = beam;
   o.search.lm_weight = lm_weight;
   o.search.word_bonus = word_bonus;
+  o.search.blank_penalty = blank_penalty;
   o.endpoint.enabled = false;
   auto stream = decoder.CreateStream(o);
   stream->AcceptFrames(g.encoder_out.data(), static_cast<int>(g.latency.size()), nullptr);
@@ -179,6 +181,9 @@ TEST(RecognizerGolden, BeamSearchMatchesTheRecipesDecoder) {
     EXPECT_EQ(BeamTokens(plain, g, beam, 0, 0), recipe[std::to_string(beam)].get<std::vector<int>>())
         << "beam " << beam;
   }
+  const std::vector<int> penalized = BeamTokens(plain, g, 4, 0, 0, 1.0f);
+  EXPECT_EQ(penalized, recipe["blank1"].get<std::vector<int>>());
+  EXPECT_GT(penalized.size(), recipe["4"].size());  // fewer blanks, more tokens
   auto lm = NgramLm::LoadArpa(arpa);
   ASSERT_TRUE(lm.ok()) << lm.status();
   TransducerDecoder no_lookahead(head->get(), lm->get(), Pieces(**model), 40,
@@ -488,6 +493,39 @@ ngram 2=2
   EXPECT_NE(bad.status().message().find("n-gram LM"), std::string::npos) << bad.status();
 }
 
+// model.json's decoding.blank_penalty is a beam-search setting: greedy, the parity reference,
+// ignores it, and a request's own value (0 here) overrides it.
+TEST(RecognizerBlankPenalty, ModelDefaultAppliesToBeamSearchOnly) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / "blank-penalty";
+  fs::create_directories(dir);
+  for (const char* f : {"weights.safetensors", "bpe.model"}) {
+    fs::copy_file(fs::path(kModelDir) / f, dir / f, fs::copy_options::overwrite_existing);
+  }
+  std::ifstream in(kModelDir + "/model.json");
+  nlohmann::json mj = nlohmann::json::parse(in);
+  mj["decoding"]["blank_penalty"] = 20.0;  // blank never wins a frame
+  std::ofstream(dir / "model.json") << mj.dump(2);
+  auto rec = Recognizer::Create({.model_dir = dir.string()});
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  Golden g = LoadGolden();
+
+  auto greedy = (*rec)->RecognizeClip(Greedy(), g.waveform);
+  auto greedy_plain = RecognizerTest::Shared()->RecognizeClip(Greedy(), g.waveform);
+  ASSERT_TRUE(greedy.ok() && greedy_plain.ok());
+  EXPECT_EQ(Finals(*greedy), Finals(*greedy_plain));
+
+  StreamConfig c = BeamConfig(16000);
+  c.endpoint.enabled = false;
+  auto penalized = (*rec)->RecognizeClip(c, g.waveform);
+  c.decoding.blank_penalty = 0.0f;
+  auto overridden = (*rec)->RecognizeClip(c, g.waveform);
+  auto plain = RecognizerTest::Shared()->RecognizeClip(c, g.waveform);
+  ASSERT_TRUE(penalized.ok() && overridden.ok() && plain.ok());
+  EXPECT_EQ(Finals(*overridden), Finals(*plain));
+  EXPECT_NE(Finals(*penalized), Finals(*plain));
+}
+
 TEST(RecognizerErrors, ClearMessages) {
   auto missing = Recognizer::Create({.model_dir = "/nonexistent/model"});
   ASSERT_FALSE(missing.ok());
@@ -506,6 +544,11 @@ TEST(RecognizerErrors, ClearMessages) {
   c = StreamConfig();
   c.latency.beta = -1;
   EXPECT_NE(c.Validate().message().find("latency.beta"), std::string::npos);
+  c = StreamConfig();
+  c.decoding.blank_penalty = std::nanf("");
+  EXPECT_NE(c.Validate().message().find("decoding.blank_penalty"), std::string::npos);
+  c.decoding.blank_penalty = 21.0f;
+  EXPECT_NE(c.Validate().message().find("decoding.blank_penalty"), std::string::npos);
   c = StreamConfig();
   c.endpoint.trailing_silence_ms = -5;
   EXPECT_NE(c.Validate().message().find("endpoint.trailing_silence_ms"), std::string::npos);

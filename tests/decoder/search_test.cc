@@ -103,6 +103,31 @@ TEST(GreedySearch, FollowsArgmaxWithSymbolLimit) {
   EXPECT_EQ(greedy3->Best().tokens[1].frame, 0);
 }
 
+TEST(Search, BlankPenaltyTradesBlankForTheRunnerUp) {
+  // One frame, blank 0.5 against token 2 at 0.4: without a penalty both searches emit
+  // nothing; a penalty above ln(0.5 / 0.4) = 0.223 makes token 2 win. (One frame: over two,
+  // beam search would sum the two alignments of "2" and prefer it anyway.)
+  SyntheticScorer s(4, 2, [](int, const int32_t*, float* p) {
+    p[0] = 0.5f, p[1] = 0.05f, p[2] = 0.4f, p[3] = 0.05f;
+  });
+  PieceTable pieces = Pieces(4);
+  WordLmFusion fusion(nullptr, &pieces, {});
+  for (bool beam : {false, true}) {
+    SearchOptions o{.beam_search = beam, .max_symbols_per_frame = 1};
+    auto plain = Search::Create(o, &s, &fusion);
+    RunFrames(plain.get(), s, 1);
+    EXPECT_TRUE(Ids(plain->Best()).empty()) << "beam " << beam;
+    o.blank_penalty = 0.2f;  // below the margin: still blank
+    auto small = Search::Create(o, &s, &fusion);
+    RunFrames(small.get(), s, 1);
+    EXPECT_TRUE(Ids(small->Best()).empty()) << "beam " << beam;
+    o.blank_penalty = 0.3f;
+    auto penalized = Search::Create(o, &s, &fusion);
+    RunFrames(penalized.get(), s, 1);
+    EXPECT_EQ(Ids(penalized->Best()), (std::vector<int>{2})) << "beam " << beam;
+  }
+}
+
 TEST(BeamSearch, FindsWhatGreedyMisses) {
   // Frame 0 slightly prefers a (2) over b (3); after a, frame 1 is unsure, after b it is
   // sure of blank. The sequence "b" is likelier than any sequence starting with "a".

@@ -135,7 +135,14 @@ TEST(ModelConfigTest, ParsesTinyModel) {
   EXPECT_FALSE(c->lm.has_value());
   EXPECT_EQ(c->subsampled_bins(), 19);
   EXPECT_EQ(c->subsampling.online_mean_frames, 0) << "absent: off";
+  EXPECT_EQ(c->blank_penalty, 0.0f) << "absent: none";
   EXPECT_NE(c->ToString().find("num_layers=2"), std::string::npos);
+  auto j = nlohmann::json::parse(ReadAll(TinyModelDir() + "/model.json"));
+  j["decoding"]["blank_penalty"] = 0.75;
+  auto bp = ModelConfig::FromJson(j.dump());
+  ASSERT_TRUE(bp.ok()) << bp.status();
+  EXPECT_FLOAT_EQ(bp->blank_penalty, 0.75f);
+  EXPECT_NE(bp->ToString().find("blank_penalty=0.75"), std::string::npos);
   auto om = ModelConfig::FromFile(TinyModelDir() + "-online-mean/model.json");
   ASSERT_TRUE(om.ok()) << om.status();
   EXPECT_EQ(om->subsampling.online_mean_frames, 25);
@@ -173,6 +180,11 @@ TEST(ModelConfigTest, ValidateNamesTheBadField) {
   m = j;
   m["subsampling"]["online_mean_frames"] = "yes";
   expect_bad(m, "subsampling.online_mean_frames");
+  for (const nlohmann::json& v : {nlohmann::json(-0.5), nlohmann::json(25.0), nlohmann::json("a")}) {
+    m = j;
+    m["decoding"]["blank_penalty"] = v;
+    expect_bad(m, "decoding.blank_penalty");
+  }
   EXPECT_FALSE(ModelConfig::FromJson("{not json").ok());
 }
 

@@ -86,6 +86,10 @@ def test_beam_search_runs_with_and_without_lm(tmp_path):
     b = beam_search(model, e[0], int(elen[0]), pieces, beam=4)
     assert a == b and len(a) > 0 and all(0 < t < len(pieces) for t in a)
     assert len(a) <= int(elen[0])  # one symbol per frame at most
+    assert beam_search(model, e[0], int(elen[0]), pieces, beam=4, blank_penalty=0.0) == a
+    # a blank that never wins: a token on every frame
+    d = beam_search(model, e[0], int(elen[0]), pieces, beam=4, blank_penalty=20.0)
+    assert len(d) == int(elen[0])
     (tmp_path / "lm.arpa").write_text(ARPA)
     lm = ArpaLM(str(tmp_path / "lm.arpa"))
     c = beam_search(model, e[0], int(elen[0]), pieces, beam=4, lm=lm, lm_weight=2.0,
