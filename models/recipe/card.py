@@ -355,6 +355,8 @@ def main(argv=None):
           f"{e['lookahead_frames']} frames of {mj['frame_ms']} ms per layer; BPE vocabulary "
           f"{mj['vocab']['size']}; stateless predictor (2 tokens).",
           f"- LM: {('`' + mj['lm']['file'] + '`, weight ' + str(mj['lm']['weight']) + ', word bonus ' + str(mj['lm']['word_bonus'])) if mj.get('lm') else 'none'}.",
+          f"- Beam search: blank penalty {(mj.get('decoding') or {}).get('blank_penalty', 0)} "
+          "(subtracted from blank's log-probability at every frame; greedy search ignores it).",
           ""]
     if a.notes:
         md += [open(a.notes).read().rstrip(), ""]
