@@ -22,6 +22,8 @@
 # side (ARGS_ancat_aug="--augment-prob 0.9"; REAL_READ_W_<name> weights the real read
 # sentences, REAL_READ_W and REAL_SHORT_W all runs' real speech). TRAIN_ARGS applies to all.
 # INIT_FROM=DIR starts every ANCAT run from an exported folder (the committed default model), with no CMVN pass.
+# Baselines continue the same way from folders carried under work/init/ (each copied to
+# $W/init/ on arrival): ARGS_causal="--init-from causal=$W/init/model-causal".
 # SEED=N in `start` renders another sample of sentences and voices than the default seed 1 (a run
 # that continues a model should not see the previous run's sample again).
 # Every call leaves in OUT the logs so far and a bf16 export of the first run's latest
@@ -123,6 +125,17 @@ unpack_real() {  # real speech travels as one tar: thousands of small files coun
   [ -s "$SRC/real-speech.tgz" ] && [ ! -d "$SRC/real-speech" ] && tar -C "$SRC" -xzf "$SRC/real-speech.tgz"
 }
 
+stage_init() {  # model folders carried under work/init/ (to continue, e.g. the baselines): a
+  # carried path need not outlive its call, so each is copied to $W/init/ on arrival
+  [ -d "$SRC/init" ] || return 0
+  mkdir -p "$W/init"
+  local d
+  for d in "$SRC"/init/*/; do
+    [ -s "$d/model.json" ] && cp -r "${d%/}" "$W/init/" && log "init folder: $W/init/$(basename "$d")"
+  done
+  return 0
+}
+
 real_speech() {  # decode real speech carried by this call (once): its manifests join training
   unpack_real
   [ -s "$SRC/real-speech/manifest.jsonl" ] && [ ! -s "$W/corpus/real_train.jsonl" ] || return 0
@@ -144,6 +157,7 @@ start() {
   fi
   cp "$SRC/bpe.model" "$W/bpe.model" || exit 1
   unpack_real
+  stage_init
   bash $R/corpus/gpu_corpus.sh "$W" "$nutt" 2>&1 | tail -30
   compgen -G "$W/corpus/tts_train*.jsonl" > /dev/null || { log "no training manifest"; exit 1; }
   if [ -z "${INIT_FROM:-}" ]; then  # a run started from a model folder keeps its CMVN
@@ -167,6 +181,7 @@ more() {
   local out=$1 n=$2 wait_s=$3
   tts_env  # first: the Opus decoder of the real speech is in the TTS root too
   real_speech
+  stage_init
   log "mbrola voices now: $(ls "$TTS_ROOT/usr/share/mbrola" | tr '\n' ' ')"
   if training; then
     render_pass "c$t0" "$n" "$t0" 8 --new-voices-only
