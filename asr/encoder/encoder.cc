@@ -493,7 +493,10 @@ void Encoder::Impl::Project(int l, absl::Span<EncoderStream::State* const> strea
     const int64_t end = ls.projected + n, last = s.Last();
     const int64_t key_from = std::max<int64_t>(0, ls.done_upto - left_context);
     const int64_t min_kv = left_context + s.max_w + 1;  // steady state: one new frame, max_w waiting
-    if (end - key_from > ls.kv_cap) ResizeKv(&ls, std::max(end - key_from, min_kv), key_from);
+    // A young stream's ring doubles up to the steady size instead of taking it at once: a
+    // stream that has heard 500 ms and waits holds about 16 frames per layer, not 37.
+    const int64_t need = end - key_from;
+    if (need > ls.kv_cap) ResizeKv(&ls, std::max(need, std::min(min_kv, 2 * ls.kv_cap)), key_from);
     TakeSlots(&ls, ws);
     const int64_t old_slot_cap = ls.slot_cap;
     const int64_t min_slots = s.max_w + 1;
