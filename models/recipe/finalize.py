@@ -408,7 +408,8 @@ def protocol_md(a, info: dict) -> str:
              f"chosen: "
              + (f"`{os.path.basename(best['lm'])}` weight {best['weight']:g}, bonus "
                 f"{best['word_bonus']:g}, blank penalty {best['blank_penalty']:g} (dev WER "
-                f"{best['wer']:.1f}%, without LM and penalty {tuning['grid'][0]['wer']:.1f}%)."
+                f"{best['wer']:.1f}%; without LM, at blank penalty "
+                f"{tuning['grid'][0]['blank_penalty']:g}: {tuning['grid'][0]['wer']:.1f}%)."
                 if best["lm"] else
                 f"no LM, blank penalty {best['blank_penalty']:g} (dev WER {best['wer']:.1f}%: "
                 f"no LM setting beat it)."),

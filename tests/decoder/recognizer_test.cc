@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -426,9 +427,8 @@ TEST_F(RecognizerTest, InterimResultsComeBeforeFinals) {
   EXPECT_FALSE(s->AcceptWaveform(g.waveform).ok());  // after InputFinished
 }
 
-// A copy of the tiny model with an n-gram LM (model.json "lm"): loads, decodes with the
-// model's weight and with per-request overrides; a broken ARPA fails Create clearly.
-std::string ModelWithLm(const std::string& name, const std::string& arpa) {
+// A copy of the tiny model under TempDir()/name, with `edit` applied to its model.json.
+std::string ModelCopy(const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(::testing::TempDir()) / name;
   fs::create_directories(dir);
@@ -437,10 +437,19 @@ std::string ModelWithLm(const std::string& name, const std::string& arpa) {
   }
   std::ifstream in(kModelDir + "/model.json");
   nlohmann::json mj = nlohmann::json::parse(in);
-  mj["lm"] = {{"file", "lm.arpa"}, {"weight", 0.3}, {"word_bonus", 0.5}};
+  edit(mj);
   std::ofstream(dir / "model.json") << mj.dump(2);
-  std::ofstream(dir / "lm.arpa") << arpa;
   return dir.string();
+}
+
+// A copy of the tiny model with an n-gram LM (model.json "lm"): loads, decodes with the
+// model's weight and with per-request overrides; a broken ARPA fails Create clearly.
+std::string ModelWithLm(const std::string& name, const std::string& arpa) {
+  const std::string dir = ModelCopy(name, [](nlohmann::json& mj) {
+    mj["lm"] = {{"file", "lm.arpa"}, {"weight", 0.3}, {"word_bonus", 0.5}};
+  });
+  std::ofstream(dir + "/lm.arpa") << arpa;
+  return dir;
 }
 
 TEST(RecognizerLm, LoadsAndFusesTheModelsLm) {
@@ -496,17 +505,10 @@ ngram 2=2
 // model.json's decoding.blank_penalty is a beam-search setting: greedy, the parity reference,
 // ignores it, and a request's own value (0 here) overrides it.
 TEST(RecognizerBlankPenalty, ModelDefaultAppliesToBeamSearchOnly) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::path(::testing::TempDir()) / "blank-penalty";
-  fs::create_directories(dir);
-  for (const char* f : {"weights.safetensors", "bpe.model"}) {
-    fs::copy_file(fs::path(kModelDir) / f, dir / f, fs::copy_options::overwrite_existing);
-  }
-  std::ifstream in(kModelDir + "/model.json");
-  nlohmann::json mj = nlohmann::json::parse(in);
-  mj["decoding"]["blank_penalty"] = 20.0;  // blank never wins a frame
-  std::ofstream(dir / "model.json") << mj.dump(2);
-  auto rec = Recognizer::Create({.model_dir = dir.string()});
+  const std::string dir = ModelCopy("blank-penalty", [](nlohmann::json& mj) {
+    mj["decoding"]["blank_penalty"] = 20.0;  // blank never wins a frame
+  });
+  auto rec = Recognizer::Create({.model_dir = dir});
   ASSERT_TRUE(rec.ok()) << rec.status();
   Golden g = LoadGolden();
 
