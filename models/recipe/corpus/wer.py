@@ -12,6 +12,22 @@ def edit_distance(ref: list, hyp: list) -> int:
     return prev[-1]
 
 
+def error_kinds(ref: list, hyp: list) -> tuple:
+    """(substitutions, deletions, insertions) of a minimum edit alignment; among alignments
+    with the fewest errors, the one with the fewest substitutions."""
+    prev = [(j, 0, 0, j) for j in range(len(hyp) + 1)]
+    for i, r in enumerate(ref, 1):
+        cur = [(i, 0, i, 0)]
+        for j, h in enumerate(hyp, 1):
+            d, s_, u, v = prev[j - 1]
+            sub = r != h
+            cur.append(min((d + sub, s_ + sub, u, v),
+                           (prev[j][0] + 1, prev[j][1], prev[j][2] + 1, prev[j][3]),
+                           (cur[j - 1][0] + 1, cur[j - 1][1], cur[j - 1][2], cur[j - 1][3] + 1)))
+        prev = cur
+    return prev[-1][1:]
+
+
 class ErrorRate:
     """Accumulates word and character errors; .wer and .cer are ratios (0.25 = 25%)."""
 
