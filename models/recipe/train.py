@@ -210,23 +210,35 @@ def build_config(args, variant: str) -> ModelConfig:
                        online_mean_frames=max(0, args.online_mean_frames))
 
 
-def load_augment(spec: str):
+def load_augment(spec: str, config: str = ""):
     """--augment MODULE:ATTR (module path relative to models/recipe, e.g. corpus.augment:Augmenter).
 
     Returns a factory seed -> callable(waveform [N] float[, babble=list]) -> waveform. ATTR may
-    be a class or function taking `seed`, or a plain waveform -> waveform callable.
+    be a class or function taking `seed`, or a plain waveform -> waveform callable. `config`
+    (--augment-config) overrides AugmentConfig fields; ATTR must then take `config`.
     """
     if not spec:
+        if config:
+            raise SystemExit("--augment-config needs an --augment")
         return None
     import inspect
     mod, _, attr = spec.partition(":")
     obj = getattr(importlib.import_module(mod), attr or "Augmenter")
     try:
-        takes_seed = "seed" in inspect.signature(obj).parameters
+        params = inspect.signature(obj).parameters
     except (TypeError, ValueError):
-        takes_seed = False
-    if takes_seed:
-        return lambda seed: obj(seed=seed)
+        params = {}
+    kwargs = {}
+    if config:
+        if "config" not in params:
+            raise SystemExit(f"--augment-config: {spec} takes no config")
+        from corpus.augment import parse_config
+        try:
+            kwargs["config"] = parse_config(config)
+        except ValueError as e:
+            raise SystemExit(f"--augment-config: {e}") from None
+    if "seed" in params:
+        return lambda seed: obj(seed=seed, **kwargs)
     return lambda seed: obj
 
 
@@ -387,7 +399,7 @@ def train(args):
           f"{sum(e['duration'] * e['weight'] for e in entries) / 3600:.1f} h weighted, "
           f"device {dev}, variants {args.variant}", flush=True)
     gpu_fbank = args.fbank_on == "device"
-    ds = SpeechDataset(entries, args.bpe, load_augment(args.augment), dither=args.dither,
+    ds = SpeechDataset(entries, args.bpe, load_augment(args.augment, args.augment_config), dither=args.dither,
                        waveform=gpu_fbank, augment_prob=args.augment_prob, seed=args.seed)
     use_amp = dev.type == "cuda" and args.bf16
     fill = runs[0].model.frontend.cmvn_mean.detach()
@@ -563,6 +575,9 @@ def main(argv=None):
     t.add_argument("--no-spec-augment", action="store_true")
     t.add_argument("--augment", default="corpus.augment:Augmenter",
                    help="MODULE:ATTR waveform augmentation ('' for none)")
+    t.add_argument("--augment-config", default="",
+                   help="FIELD=VALUE,... overrides of corpus.augment.AugmentConfig, a range as "
+                        "LO:HI (e.g. 'vtl_range=0.8:1.25,pitch_range=0.7:1.45')")
     t.add_argument("--augment-prob", type=float, default=0.9,
                    help="share of utterances augmented (the rest stay clean)")
     t.add_argument("--augment-ramp", default="",

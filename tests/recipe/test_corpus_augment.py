@@ -151,3 +151,34 @@ def test_config_validate_names_field():
         A.Augmenter(A.AugmentConfig(p_noise=1.5))
     with pytest.raises(ValueError, match="pitch_range"):
         A.AugmentConfig(pitch_range=(1.2, 0.8)).validate()
+
+
+def test_parse_config_overrides_ranges_and_probabilities():
+    cfg = A.parse_config("vtl_range=0.8:1.25, pitch_range=0.7:1.45,p_speaker=0.9")
+    assert cfg.vtl_range == (0.8, 1.25) and cfg.pitch_range == (0.7, 1.45)
+    assert cfg.p_speaker == 0.9
+    assert cfg.p_eq == A.AugmentConfig().p_eq  # untouched fields keep their defaults
+    assert A.parse_config("") == A.AugmentConfig()
+
+
+@pytest.mark.parametrize("text,names", [
+    ("vtl=0.8:1.2", "vtl=0.8:1.2"),          # no such field: the message lists the real ones
+    ("vtl_range=0.8", "vtl_range takes LO:HI"),
+    ("p_eq=0.1:0.2", "p_eq takes one number"),
+    ("p_eq=often", "p_eq='often'"),
+    ("p_eq=1.5", "p_eq must be in [0, 1]"),
+    ("vtl_range=1.2:0.8", "vtl_range must be 0 < lo <= hi"),
+])
+def test_parse_config_names_the_bad_field(text, names):
+    with pytest.raises(ValueError, match=names.replace("[", r"\[").replace("]", r"\]")):
+        A.parse_config(text)
+
+
+def test_augmenter_uses_the_parsed_config():
+    # p_speaker=0 and every other transform off except gain: only a level change remains.
+    off = ",".join(f"{p}=0" for p in ("p_speaker", "p_eq", "p_speed", "p_reverb", "p_noise",
+                                       "p_band", "p_telephone", "p_clip"))
+    aug = A.Augmenter(A.parse_config(off + ",p_gain=1,gain_db_range=-6.0206:-6.0206"), seed=1)
+    x = tone(440.0)
+    y = aug(x)
+    assert torch.allclose(y, x * 0.5, atol=1e-4)

@@ -182,6 +182,19 @@ def test_augment_ramp():
     assert T.augment_prob_at(0.9, 0.6, "0.2,0.6") == 0.6
 
 
+def test_load_augment_applies_config_and_refuses_bad_ones():
+    make = T.load_augment("corpus.augment:Augmenter", "vtl_range=0.8:1.25,p_speaker=0.9")
+    aug = make(3)
+    assert aug.cfg.vtl_range == (0.8, 1.25) and aug.cfg.p_speaker == 0.9
+    assert T.load_augment("corpus.augment:Augmenter")(3).cfg.vtl_range == (0.85, 1.15)
+    with pytest.raises(SystemExit, match="--augment-config: augment config: 'nope=1'"):
+        T.load_augment("corpus.augment:Augmenter", "nope=1")
+    with pytest.raises(SystemExit, match="needs an --augment"):
+        T.load_augment("", "p_eq=0.5")
+    with pytest.raises(SystemExit, match="takes no config"):
+        T.load_augment("corpus.augment:telephone", "p_eq=0.5")
+
+
 def test_manifest_globs_and_signature(tmp_path):
     import data as D
     rows = [{"audio": "a.wav", "duration": 1.0, "text": "hi"}]

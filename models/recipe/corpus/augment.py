@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -59,6 +59,28 @@ class AugmentConfig:
 
 
 # --------------------------------------------------------------------------- primitives
+def parse_config(text: str) -> AugmentConfig:
+    """AugmentConfig from 'field=value,...' overrides of the defaults: a range as lo:hi, a
+    probability as one number (train.py --augment-config 'vtl_range=0.8:1.25,p_speaker=0.9')."""
+    cfg = AugmentConfig()
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, eq, value = item.partition("=")
+        if not eq or not hasattr(cfg, name):
+            raise ValueError(f"augment config: '{item}' is not FIELD=VALUE with FIELD one of "
+                             f"{', '.join(f.name for f in fields(cfg))}")
+        try:
+            v = tuple(float(x) for x in value.split(":"))
+        except ValueError:
+            raise ValueError(f"augment config: {name}='{value}' is not a number or LO:HI") from None
+        want_range = isinstance(getattr(cfg, name), tuple)
+        if len(v) != (2 if want_range else 1):
+            raise ValueError(f"augment config: {name} takes {'LO:HI' if want_range else 'one number'}, "
+                             f"got '{value}'")
+        setattr(cfg, name, v if want_range else v[0])
+    cfg.validate()
+    return cfg
+
+
 def fast_len(n: int) -> int:
     """Smallest 2^a 3^b 5^c >= n: FFTs of prime-ish lengths are orders of magnitude slower."""
     best = 1 << max(0, (n - 1).bit_length())
