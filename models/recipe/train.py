@@ -237,6 +237,7 @@ def load_augment(spec: str, config: str = ""):
             kwargs["config"] = parse_config(config)
         except ValueError as e:
             raise SystemExit(f"--augment-config: {e}") from None
+        print(f"augment: {kwargs['config']}", flush=True)  # the run's log records what it trained on
     if "seed" in params:
         return lambda seed: obj(seed=seed, **kwargs)
     return lambda seed: obj
