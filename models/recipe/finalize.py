@@ -285,9 +285,18 @@ def tune(a, work: str, dev: dict, lms: List[dict]) -> dict:
             grid.append({"lm": lm["file"], "weight": r["lm_weight"], "word_bonus": r["word_bonus"],
                          "blank_penalty": r["blank_penalty"], "wer": r["wer"], "cer": r["cer"],
                          "words": r["words"]})
-    best = min(grid, key=lambda g: (round(g["wer"], 6), g["weight"], g["word_bonus"],
+    return {"grid": grid, "best": choose(grid, require_lm=not a.allow_no_lm)}
+
+
+def choose(grid: List[dict], require_lm: bool = True) -> dict:
+    """The lowest dev WER, then the smaller weight, bonus and penalty. With require_lm, only
+    settings with an LM compete: the model folder ships its n-gram LM with a tuned weight
+    (issue 3), and the no-LM rows stay in the grid as the reference the protocol reports."""
+    pool = [g for g in grid if g["lm"]] if require_lm else grid
+    if not pool:
+        raise SystemExit("finalize: no LM candidate fits the folder (--allow-no-lm ships none)")
+    return min(pool, key=lambda g: (round(g["wer"], 6), g["weight"], g["word_bonus"],
                                     g["blank_penalty"]))
-    return {"grid": grid, "best": best}
 
 
 def evaluate_tests(a, work: str, sets: Dict[str, str], search: str, lm: Optional[dict]) -> str:
@@ -387,6 +396,8 @@ def cpp_check(a, folder: str, sets: Dict[str, str], work: str) -> dict:
 def protocol_md(a, info: dict) -> str:
     dev, tuning, lms = info["dev"], info["tune"], info["lm_candidates"]
     best = tuning["best"]
+    no_lm = min((g for g in tuning["grid"] if not g["lm"]),
+                key=lambda g: (round(g["wer"], 6), g["blank_penalty"]))
     sizes = ", ".join(f"{k} {v}" for k, v in info["test_sizes"].items())
     lines = ["## Evaluation protocol", "",
              f"Written by `models/recipe/finalize.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
@@ -408,8 +419,8 @@ def protocol_md(a, info: dict) -> str:
              f"chosen: "
              + (f"`{os.path.basename(best['lm'])}` weight {best['weight']:g}, bonus "
                 f"{best['word_bonus']:g}, blank penalty {best['blank_penalty']:g} (dev WER "
-                f"{best['wer']:.1f}%; without LM, at blank penalty "
-                f"{tuning['grid'][0]['blank_penalty']:g}: {tuning['grid'][0]['wer']:.1f}%)."
+                f"{best['wer']:.1f}%; without LM, at its best blank penalty "
+                f"{no_lm['blank_penalty']:g}: {no_lm['wer']:.1f}%)."
                 if best["lm"] else
                 f"no LM, blank penalty {best['blank_penalty']:g} (dev WER {best['wer']:.1f}%: "
                 f"no LM setting beat it)."),
@@ -490,6 +501,8 @@ def main(argv=None):
     ap.add_argument("--word-bonuses", default="0,0.5,1")
     ap.add_argument("--blank-penalties", default="0",
                     help="beam search: subtracted from blank's log-prob per frame (comma list)")
+    ap.add_argument("--allow-no-lm", action="store_true",
+                    help="let beam search without an LM win the tuning (then the folder has none)")
     ap.add_argument("--dev-size", type=int, default=60, help="dev sentences per kind")
     ap.add_argument("--limit", type=int, default=0, help="first N utterances of each test set")
     ap.add_argument("--plot-utt", type=int, default=0)

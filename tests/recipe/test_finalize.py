@@ -208,3 +208,16 @@ def test_vocab_prune_keeps_the_most_probable_words_and_their_ngrams(tmp_path):
     assert set(probs[1]) == {("<s>",), ("</s>",), ("the",)}
     assert set(probs[2]) == {("<s>", "the")}
     assert probs[1][("the",)] == -0.5 and bows[1][("the",)] == -0.2
+
+
+def test_choose_keeps_an_lm_unless_allowed_to_drop_it():
+    def g(lm, w, wer, bp=0.0, wb=0.0):
+        return {"lm": lm, "weight": w, "word_bonus": wb, "blank_penalty": bp, "wer": wer}
+    grid = [g(None, 0.0, 31.60, bp=0.5), g(None, 0.0, 32.0), g("a.arpa", 0.05, 31.74, bp=0.75),
+            g("a.arpa", 0.03, 31.74, bp=0.75), g("b.arpa", 0.03, 31.81, bp=0.5)]
+    # The folder ships its LM: the best LM row wins, ties to the smaller weight.
+    assert F.choose(grid) == grid[3]
+    # Allowed to ship none, the no-LM row with the lowest dev WER wins.
+    assert F.choose(grid, require_lm=False) == grid[0]
+    with pytest.raises(SystemExit, match="no LM candidate"):
+        F.choose(grid[:2])
