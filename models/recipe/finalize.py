@@ -142,32 +142,51 @@ def training_voices(render_stats: List[str]):
     return [v for v in vs if not V.is_heldout(v)]
 
 
-def build_dev(a, work: str) -> dict:
-    """dev_syn.jsonl (rendered once, cached) + real_dev.jsonl; returns paths and counts."""
+def render_dev(texts: dict, d: str, name: str, voices: list, id_prefix: str) -> str:
+    """d/NAME.jsonl: texts ({"va": [...], "gen": [...]}), voices taken in turn (rendered once,
+    then cached)."""
     from corpus import render as R
     from corpus import voices as V
+    man = os.path.join(d, f"{name}.jsonl")
+    if os.path.exists(man):
+        return man
+    planned = []
+    for kind in ("va", "gen"):
+        for s in texts[kind]:
+            planned.append((kind, s, voices[len(planned) % len(voices)], {"rate": 1.0, "pitch": 1.0}))
+    jobs = R.make_jobs(planned, os.path.join(d, "audio"), d, "dev", V.Env.from_environ().root,
+                       chunk=8, id_prefix=id_prefix)
+    rows, _ = R.run_jobs(jobs, max(1, os.cpu_count() or 1))
+    os.makedirs(d, exist_ok=True)
+    R.write_manifest(man + ".tmp", rows)
+    os.replace(man + ".tmp", man)
+    return man
+
+
+def build_dev(a, work: str) -> dict:
+    """The LM-tuning dev set: dev_syn.jsonl (training voices), dev_unheard.jsonl (the DEV_ONLY
+    voices no model trained on, when installed here) and real_dev.jsonl."""
+    from corpus import voices as V
     d = os.path.join(work, "dev")
-    man = os.path.join(d, "dev_syn.jsonl")
-    if not os.path.exists(man):
-        texts = dev_texts(a.text, a.dev_size, a.dev_size)
-        voices = training_voices(a.render_stats)
-        if not voices:
-            raise SystemExit("finalize: no training voice is installed here to render the dev set")
-        planned = []
-        for kind in ("va", "gen"):
-            for s in texts[kind]:
-                planned.append((kind, s, voices[len(planned) % len(voices)],
-                                {"rate": 1.0, "pitch": 1.0}))
-        jobs = R.make_jobs(planned, os.path.join(d, "audio"), d, "dev", V.Env.from_environ().root,
-                           chunk=8, id_prefix="dev-")
-        rows, _ = R.run_jobs(jobs, max(1, os.cpu_count() or 1))
-        os.makedirs(d, exist_ok=True)
-        R.write_manifest(man + ".tmp", rows)
-        os.replace(man + ".tmp", man)
-    rows = read_jsonl(man)
+    voices = training_voices(a.render_stats)
+    if not voices and not os.path.exists(os.path.join(d, "dev_syn.jsonl")):
+        raise SystemExit("finalize: no training voice is installed here to render the dev set")
+    syn = (os.path.join(d, "dev_syn.jsonl") if os.path.exists(os.path.join(d, "dev_syn.jsonl"))
+           else render_dev(dev_texts(a.text, a.dev_size, a.dev_size), d, "dev_syn", voices, "dev-"))
+    rows = read_jsonl(syn)
+    # The unheard voice reads the same texts, so the two sets differ only in the voice.
+    same = {k: [r["text"] for r in rows if r.get("kind") == k] for k in ("va", "gen")}
+    env = V.Env.from_environ()
+    unheard_voices = [v for v in V.dev_only_voices() if env.available(v)]
+    unheard = (render_dev(same, d, "dev_unheard", unheard_voices, "devu-")
+               if unheard_voices or os.path.exists(os.path.join(d, "dev_unheard.jsonl")) else None)
     real = os.path.join(a.testsets, "real_dev.jsonl")
-    return {"manifests": [man] + ([real] if os.path.exists(real) else []),
+    urows = read_jsonl(unheard) if unheard else []
+    return {"manifests": [syn] + ([unheard] if unheard else [])
+            + ([real] if os.path.exists(real) else []),
+            "text_manifests": [syn] + ([real] if os.path.exists(real) else []),  # each text once
             "synthetic_utts": len(rows), "voices": sorted({r["voice"] for r in rows}),
+            "unheard_utts": len(urows), "unheard_voices": sorted({r["voice"] for r in urows}),
             "real_utts": len(read_jsonl(real)) if os.path.exists(real) else 0}
 
 
@@ -232,7 +251,7 @@ def lm_perplexity(c: dict, dev: dict) -> dict:
     """Perplexity and OOV rate of a fitted candidate on the dev set's text (compile-lm)."""
     if c.get("file"):
         from corpus.lm import perplexity
-        text = [e["text"] for m in dev["manifests"] for e in read_jsonl(m)]
+        text = [e["text"] for m in dev.get("text_manifests", dev["manifests"]) for e in read_jsonl(m)]
         try:
             c["dev_text"] = perplexity(c["file"], text)
         except Exception as ex:  # IRSTLM missing or failing: the tuning still decides
@@ -414,7 +433,10 @@ def protocol_md(a, info: dict) -> str:
              f"- **LM tuning dev set**: {dev['synthetic_utts']} synthetic utterances (requests and "
              f"general sentences held out from the training text and from the test sets, rendered "
              f"with training voices {', '.join(dev['voices'])} at default prosody) + "
-             f"{dev['real_utts']} real_dev utterances. Grid: LM weight {a.lm_weights}, word bonus "
+             + (f"the same texts rendered by {', '.join(dev['unheard_voices'])}, a voice no "
+                f"model trained on and no test uses ({dev['unheard_utts']} utterances) + "
+                if dev.get("unheard_utts") else "")
+             + f"{dev['real_utts']} real_dev utterances. Grid: LM weight {a.lm_weights}, word bonus "
              f"{a.word_bonuses}, blank penalty {a.blank_penalties}, beam {a.beam}, ANCAT at beta 0; "
              f"chosen: "
              + (f"`{os.path.basename(best['lm'])}` weight {best['weight']:g}, bonus "

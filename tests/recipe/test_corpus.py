@@ -126,7 +126,19 @@ def test_training_voice_list_excludes_heldout_and_espeak_is_minority():
     assert abs(esp / tot - 0.10) < 1e-6
     engines = {v.engine for v in vs}
     assert engines == {"flite", "festival", "pico", "mbrola", "espeak"}
-    assert len([v for v in vs if v.name.endswith("-en") and v.engine == "mbrola"]) == 16
+    assert len([v for v in vs if v.name.endswith("-en") and v.engine == "mbrola"]) == 15
+    assert not any(V.is_dev_only(v) for v in vs)
+
+
+@pytest.mark.parametrize("voice", V.dev_only_voices())
+def test_dev_only_voices_render_the_dev_set_and_nothing_else(voice):
+    assert V.is_dev_only(voice) and not V.is_heldout(voice)
+    V.check_allowed(voice, "dev")
+    for split in ("train", "test_va", "test_gen"):
+        with pytest.raises(V.HeldOutVoiceError, match="unheard-voice dev set"):
+            V.check_allowed(voice, split)
+    with pytest.raises(V.HeldOutVoiceError):  # named on a command line only
+        V.check_allowed(V.Voice("espeak", "en-us"), "train", ["espeak-ng", "-v", "mb-de6-en", "hi"])
 
 
 @pytest.mark.parametrize("voice", V.test_voices())

@@ -1,5 +1,6 @@
 """finalize.py's pieces (dev text, LM fitting, folder assembly), evaluate.py's cached peer
 hypotheses and one-pass greedy+beam, card.py's data/target/per-voice sections."""
+import argparse
 import gzip
 import json
 import os
@@ -221,3 +222,23 @@ def test_choose_keeps_an_lm_unless_allowed_to_drop_it():
     assert F.choose(grid, require_lm=False) == grid[0]
     with pytest.raises(SystemExit, match="no LM candidate"):
         F.choose(grid[:2])
+
+
+def test_dev_set_adds_the_unheard_voice_but_counts_each_text_once(tmp_path):
+    d = tmp_path / "work" / "dev"
+    d.mkdir(parents=True)
+    (tmp_path / "testsets").mkdir()
+
+    def manifest(path, voice, texts):
+        path.write_text("".join(json.dumps({"audio": f"{voice}-{i}.wav", "text": t, "voice": voice})
+                                + "\n" for i, t in enumerate(texts)))
+    manifest(d / "dev_syn.jsonl", "flite-slt", ["call anna", "play jazz"])
+    manifest(d / "dev_unheard.jsonl", "mbrola-mb-de6-en", ["call anna", "play jazz"])
+    manifest(tmp_path / "testsets" / "real_dev.jsonl", "real", ["a real sentence"])
+    a = argparse.Namespace(render_stats=[], testsets=str(tmp_path / "testsets"), text="", dev_size=1)
+    dev = F.build_dev(a, str(tmp_path / "work"))
+    assert [os.path.basename(m) for m in dev["manifests"]] == [
+        "dev_syn.jsonl", "dev_unheard.jsonl", "real_dev.jsonl"]
+    assert [os.path.basename(m) for m in dev["text_manifests"]] == ["dev_syn.jsonl", "real_dev.jsonl"]
+    assert (dev["synthetic_utts"], dev["unheard_utts"], dev["real_utts"]) == (2, 2, 1)
+    assert dev["unheard_voices"] == ["mbrola-mb-de6-en"]

@@ -5,7 +5,7 @@
 # that each stay under the per-call carry limit.
 #
 # Why bundles of pruned trees rather than raw .debs: the raw .debs of all voices are ~200 MB
-# (mbrola-de6 alone is 41 MB), while one GPU call carries 64 MiB including the repo. The bundles
+# (mbrola-de6, not a training voice, alone is 41 MB), while one GPU call carries 64 MiB including the repo. The bundles
 # hold the dpkg -x'd files minus docs, other languages and the held-out voices (pico en-GB,
 # mbrola us3, festival rab_diphone are never shipped, so they cannot leak into training).
 #
@@ -38,7 +38,9 @@ PICO=(libttspico-utils libttspico0 libttspico-data libpopt0)
 ESPEAK=(espeak-ng libespeak-ng1 espeak-ng-data libpcaudio0 libsonic0)
 MBROLA_BASE=(mbrola mbrola-us1 mbrola-us2 mbrola-en1)
 # The accented English voices are espeak-ng's mb-XX-en voices; each needs its mbrola database.
-MBROLA_ACCENT=(mbrola-af1 mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5 mbrola-de6
+# mbrola-de6 is left out: it renders only the unheard-voice dev set (corpus/voices.py DEV_ONLY;
+# install_debian_tools.sh installs it where finalize.py runs).
+MBROLA_ACCENT=(mbrola-af1 mbrola-de1 mbrola-de2 mbrola-de3 mbrola-de4 mbrola-de5
                mbrola-fr1 mbrola-fr4 mbrola-gr2 mbrola-hu1 mbrola-nl2 mbrola-pl1 mbrola-ro1
                mbrola-sw1 mbrola-sw2)
 # Runtime libraries of the binaries above (from ldd on bookworm), minus libc6/libstdc++6/libgcc-s1
@@ -79,7 +81,7 @@ rm -rf "$WORK/bundles"; mkdir -p "$WORK/bundles/A"
 tar -C "$rA" -cf - . | xz -T2 -9 > "$WORK/bundles/A/engines.tar.xz"
 
 # mbrola databases, one archive each, packed greedily (in priority order) into bundles B, C, ...
-# of at most LIMIT bytes each. A database bigger than LIMIT (mbrola-de6, 41 MB) is skipped.
+# of at most LIMIT bytes each. A database bigger than LIMIT is skipped.
 LIMIT=$((29 * 1048576))
 mkdir -p "$WORK/bundles/mbrola"
 for p in mbrola-us1 mbrola-us2 mbrola-en1 "${MBROLA_ACCENT[@]}"; do

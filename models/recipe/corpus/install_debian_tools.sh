@@ -20,6 +20,8 @@ PKGS=(
   festival festlex-cmu festlex-poslex festlex-oald festvox-rablpc16k festvox-kallpc16k festvox-kdlpc16k
   festvox-don festvox-us-slt-hts festvox-us1 festvox-us2 festvox-en1 flite
   mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 libttspico-utils espeak-ng
+  # the unheard-voice dev set (corpus/voices.py DEV_ONLY)
+  mbrola-de6
   # LM, peer, opus reading
   irstlm pocketsphinx pocketsphinx-en-us pocketsphinx-testdata python3-pocketsphinx libopusfile0
 )
