@@ -169,7 +169,18 @@ def load_checkpoint(path: str) -> Transducer:
     return model
 
 
-def main():
+def golden_waveform(path: str) -> torch.Tensor:
+    """An audio file, or an existing golden.safetensors: its waveform, so that a re-exported
+    folder (new weights, e.g. an average) pins the same utterance as the folder it came from."""
+    if path.endswith(".safetensors"):
+        tensors, _ = read_safetensors(path)
+        if "waveform" not in tensors:
+            raise SystemExit(f"--golden-audio {path}: no 'waveform' tensor in it")
+        return tensors["waveform"].float()
+    return load_audio(path)
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--checkpoint", help="train.py checkpoint (.pt)")
     ap.add_argument("--model-dir", help="re-export an existing model folder (e.g. for --onnx)")
@@ -181,11 +192,12 @@ def main():
     ap.add_argument("--lm", default=None, help="ARPA LM to copy as lm.arpa")
     ap.add_argument("--lm-weight", type=float, default=0.2)
     ap.add_argument("--word-bonus", type=float, default=0.5)
-    ap.add_argument("--golden-audio", default=None, help="audio file for golden.safetensors")
+    ap.add_argument("--golden-audio", default=None,
+                    help="audio file for golden.safetensors, or a golden.safetensors (its waveform)")
     ap.add_argument("--golden-seconds", type=float, default=0.0, help="crop golden audio (0: all)")
     ap.add_argument("--golden-beta", type=float, default=1.0)
     ap.add_argument("--onnx", action="store_true", help="write ONNX encoder/joiner instead")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
 
     if a.model_dir:
         model, _ = load_model_folder(a.model_dir)
@@ -203,7 +215,7 @@ def main():
         ap.error("--bpe is required for a model folder")
     wav = None
     if a.golden_audio:
-        wav = load_audio(a.golden_audio)
+        wav = golden_waveform(a.golden_audio)
         if a.golden_seconds > 0:
             wav = wav[: int(a.golden_seconds * 16000)]
     mj = export_folder(model, a.out, a.bpe, a.dtype, a.name, a.version, wav, a.golden_beta,

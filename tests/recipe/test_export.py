@@ -76,3 +76,17 @@ def test_tiny_model_goldens_reproduce():
     assert g["arbiter_choices"].unique().numel() == k  # every choice exercised
     assert not torch.equal(g["arbiter_choices"], g["arbiter_choices_beta"])
     assert g["greedy_tokens"].numel() > 0
+
+
+def test_reexport_takes_the_golden_waveform_of_an_existing_folder(tmp_path):
+    import pytest
+    from export import golden_waveform, main as export_main
+    out = str(tmp_path / "again")
+    export_main(["--model-dir", TINY, "--bpe", os.path.join(TINY, "bpe.model"), "--out", out,
+                 "--dtype", "f32", "--golden-audio", os.path.join(TINY, "golden.safetensors")])
+    old, _ = read_safetensors(os.path.join(TINY, "golden.safetensors"))
+    new, _ = read_safetensors(os.path.join(out, "golden.safetensors"))
+    assert torch.equal(new["waveform"], old["waveform"].float())
+    assert torch.equal(new["greedy_tokens"], old["greedy_tokens"])  # same weights, same answer
+    with pytest.raises(SystemExit, match="no 'waveform'"):
+        golden_waveform(os.path.join(TINY, "weights.safetensors"))
