@@ -446,7 +446,11 @@ def train(args):
         print(f"data: epoch {runs[0].state['epoch']}: {len(ds.entries)} utterances, "
               f"augment_prob {augment_prob_at(p0, args.augment_prob, args.augment_ramp):.2f}",
               flush=True)
-        it = iter(loader(p0))
+        try:
+            it = iter(loader(p0))
+        except Exception as ex:  # a worker died while starting: `pkill -TERM -f train.py` can
+            failure = repr(ex)   # reach it before it ignores SIGTERM; keep what was trained
+            break
         try:
             while True:
                 t_wait = time.time()
@@ -486,6 +490,12 @@ def train(args):
                     last_check = time.time()
                     if reload_needed(runs[0].progress(last_check - t_slice, args)):
                         break  # next epoch with the new manifests / augmentation share
+        except RuntimeError as ex:
+            # DataLoader's SIGCHLD handler raises wherever the main process is when a worker
+            # dies; after a SIGTERM that is the stop we were asked for, so save and end.
+            if not stop["flag"]:
+                raise
+            failure, done = repr(ex), True
         finally:
             # Shut the workers down now: they ignore SIGTERM, so one left running would
             # block the interpreter's exit (multiprocessing joins its children).
