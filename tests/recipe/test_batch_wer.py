@@ -14,14 +14,8 @@ BIN = os.environ.get("ANCAT_BATCH", "")
 
 
 @pytest.mark.skipif(not (BIN and os.path.exists(BIN)), reason="ANCAT_BATCH not built")
-def test_scores_every_file_per_compute_type(tmp_path, capfd):
-    audio = os.path.join(ROOT, "tests", "data", "audio")
-    man = tmp_path / "set.jsonl"
-    rows = [{"audio": os.path.join(audio, "speech_16k.wav"), "duration": 2.685,
-             "text": "what do i here seek"},
-            {"audio": os.path.join(audio, "speech2_16k.wav"), "duration": 2.115,
-             "text": "what a spiteful thing i am"}]
-    man.write_text("".join(json.dumps(r) + "\n" for r in rows))
+def test_scores_every_file_per_compute_type(tmp_path, capfd, speech_manifest):
+    man, rows = speech_manifest
     out = tmp_path / "r.json"
     B.main(["--batch", BIN, "--model", os.path.join(ROOT, "tests", "data", "tiny-model"),
             "--set", f"s={man}", "--compute-type", "f32", "--decoding", "greedy,beam",

@@ -23,14 +23,8 @@ def test_candidates_need_distinct_names():
 
 
 @pytest.mark.skipif(not (BIN and os.path.exists(BIN)), reason="ANCAT_BATCH not built")
-def test_scores_every_candidate_on_every_set(tmp_path, capsys):
-    audio = os.path.join(ROOT, "tests", "data", "audio")
-    man = tmp_path / "dev.jsonl"
-    rows = [{"audio": os.path.join(audio, "speech_16k.wav"), "duration": 2.685,
-             "text": "what do i here seek"},
-            {"audio": os.path.join(audio, "speech2_16k.wav"), "duration": 2.115,
-             "text": "what a spiteful thing i am"}]
-    man.write_text("".join(json.dumps(r) + "\n" for r in rows))
+def test_scores_every_candidate_on_every_set(tmp_path, capsys, speech_manifest):
+    man, _ = speech_manifest
     tiny = os.path.join(ROOT, "tests", "data", "tiny-model")
     out = tmp_path / "choice.json"
     S.main(["--batch", BIN, "--candidate", f"current={tiny}", "--candidate", f"same={tiny}",
