@@ -51,6 +51,15 @@ def run_batch(binary: str, model: str, paths, compute: str, decoding: str, extra
     return hyps, wall
 
 
+def score_hyps(entries, hyps: dict) -> tuple:
+    """(ErrorRate over entries, number of entries without a transcript)."""
+    er, missing = ErrorRate(), 0
+    for e in entries:
+        missing += e["audio"] not in hyps
+        er.add(e["text"], hyps.get(e["audio"], ""))
+    return er, missing
+
+
 def write_hyps(folder: str, fname: str, entries, hyps: dict) -> None:
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, fname), "w") as f:
@@ -83,12 +92,7 @@ def main(argv=None):
         for decoding in a.decoding.split(","):
             for compute in a.compute_type.split(","):
                 hyps, wall = run_batch(a.batch, a.model, paths, compute, decoding, extra)
-                er = ErrorRate()
-                missing = 0
-                for e in entries:
-                    if e["audio"] not in hyps:
-                        missing += 1
-                    er.add(e["text"], hyps.get(e["audio"], ""))
+                er, missing = score_hyps(entries, hyps)
                 row = {"set": name, "compute_type": compute, "decoding": decoding,
                        "lm": decoding == "beam" and not a.no_lm, "wer": round(er.wer, 2),
                        "cer": round(er.cer, 2), "utts": er.n, "words": er.words,

@@ -40,7 +40,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -142,14 +142,11 @@ def training_voices(render_stats: List[str]):
     return [v for v in vs if not V.is_heldout(v)]
 
 
-def render_dev(texts: dict, d: str, name: str, voices: list, id_prefix: str) -> str:
-    """d/NAME.jsonl: texts ({"va": [...], "gen": [...]}), voices taken in turn (rendered once,
-    then cached)."""
+def render_dev(texts: dict, man: str, voices: list, id_prefix: str) -> None:
+    """Renders texts ({"va": [...], "gen": [...]}) into the manifest man, voices taken in turn."""
     from corpus import render as R
     from corpus import voices as V
-    man = os.path.join(d, f"{name}.jsonl")
-    if os.path.exists(man):
-        return man
+    d = os.path.dirname(man)
     planned = []
     for kind in ("va", "gen"):
         for s in texts[kind]:
@@ -160,7 +157,6 @@ def render_dev(texts: dict, d: str, name: str, voices: list, id_prefix: str) -> 
     os.makedirs(d, exist_ok=True)
     R.write_manifest(man + ".tmp", rows)
     os.replace(man + ".tmp", man)
-    return man
 
 
 def build_dev(a, work: str) -> dict:
@@ -168,18 +164,20 @@ def build_dev(a, work: str) -> dict:
     voices no model trained on, when installed here) and real_dev.jsonl."""
     from corpus import voices as V
     d = os.path.join(work, "dev")
-    voices = training_voices(a.render_stats)
-    if not voices and not os.path.exists(os.path.join(d, "dev_syn.jsonl")):
-        raise SystemExit("finalize: no training voice is installed here to render the dev set")
-    syn = (os.path.join(d, "dev_syn.jsonl") if os.path.exists(os.path.join(d, "dev_syn.jsonl"))
-           else render_dev(dev_texts(a.text, a.dev_size, a.dev_size), d, "dev_syn", voices, "dev-"))
+    syn, unheard = os.path.join(d, "dev_syn.jsonl"), os.path.join(d, "dev_unheard.jsonl")
+    if not os.path.exists(syn):  # rendered once, then cached
+        voices = training_voices(a.render_stats)
+        if not voices:
+            raise SystemExit("finalize: no training voice is installed here to render the dev set")
+        render_dev(dev_texts(a.text, a.dev_size, a.dev_size), syn, voices, "dev-")
     rows = read_jsonl(syn)
-    # The unheard voice reads the same texts, so the two sets differ only in the voice.
-    same = {k: [r["text"] for r in rows if r.get("kind") == k] for k in ("va", "gen")}
     env = V.Env.from_environ()
     unheard_voices = [v for v in V.dev_only_voices() if env.available(v)]
-    unheard = (render_dev(same, d, "dev_unheard", unheard_voices, "devu-")
-               if unheard_voices or os.path.exists(os.path.join(d, "dev_unheard.jsonl")) else None)
+    if not os.path.exists(unheard) and unheard_voices:
+        # The same texts, so the two sets differ only in the voice.
+        same = {k: [r["text"] for r in rows if r.get("kind") == k] for k in ("va", "gen")}
+        render_dev(same, unheard, unheard_voices, "devu-")
+    unheard = unheard if os.path.exists(unheard) else None
     real = os.path.join(a.testsets, "real_dev.jsonl")
     urows = read_jsonl(unheard) if unheard else []
     return {"manifests": [syn] + ([unheard] if unheard else [])
@@ -415,8 +413,7 @@ def cpp_check(a, folder: str, sets: Dict[str, str], work: str) -> dict:
 def protocol_md(a, info: dict) -> str:
     dev, tuning, lms = info["dev"], info["tune"], info["lm_candidates"]
     best = tuning["best"]
-    no_lm = min((g for g in tuning["grid"] if not g["lm"]),
-                key=lambda g: (round(g["wer"], 6), g["blank_penalty"]))
+    no_lm = choose([g for g in tuning["grid"] if not g["lm"]], require_lm=False)
     sizes = ", ".join(f"{k} {v}" for k, v in info["test_sizes"].items())
     lines = ["## Evaluation protocol", "",
              f"Written by `models/recipe/finalize.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"

@@ -21,9 +21,8 @@ import sys
 from typing import Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from batch_wer import run_batch, write_hyps  # noqa: E402
+from batch_wer import run_batch, score_hyps, write_hyps  # noqa: E402
 from data import read_manifest  # noqa: E402
-from decode import ErrorRate  # noqa: E402
 
 
 def pick(totals: Dict[str, int]) -> str:
@@ -36,13 +35,10 @@ def score(a, name: str, folder: str, sets: List[tuple]) -> dict:
     for set_name, entries in sets:
         hyps, _ = run_batch(a.batch, folder, [e["audio"] for e in entries], a.compute_type,
                             a.decoding, [])
-        missing = [e["audio"] for e in entries if e["audio"] not in hyps]
+        er, missing = score_hyps(entries, hyps)
         if missing:  # an unread file would count as all deletions and skew the sum
-            raise SystemExit(f"select_model: {name} gave no transcript for {len(missing)} files of "
-                             f"{set_name}, e.g. {missing[0]}")
-        er = ErrorRate()
-        for e in entries:
-            er.add(e["text"], hyps.get(e["audio"], ""))
+            raise SystemExit(f"select_model: {name} gave no transcript for {missing} files of "
+                             f"{set_name}")
         per_set[set_name] = {"errors": er.word_err, "words": er.words, "wer": round(er.wer, 2)}
         if a.hyps_dir:
             write_hyps(os.path.join(a.hyps_dir, name), f"{set_name}_{a.compute_type}_{a.decoding}.jsonl",

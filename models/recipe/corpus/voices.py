@@ -42,20 +42,19 @@ class Voice:
         return f"{self.engine}-{self.name}".replace("+", "_")
 
 
-def is_heldout(v: Voice) -> bool:
+def _database(v: Voice) -> str:
+    """The voice without its espeak variant, and an mbrola voice as its database (mb-us3 -> us3)."""
     base = v.name.split("+")[0]
-    if (v.engine, base) in HELDOUT:
-        return True
-    if v.engine == "mbrola" and base.startswith("mb-"):
-        base = base[3:]
-    return (v.engine, base) in HELDOUT or any(t in v.name for t in HELDOUT_TOKENS)
+    return base[3:] if v.engine == "mbrola" and base.startswith("mb-") else base
+
+
+def is_heldout(v: Voice) -> bool:
+    return ((v.engine, v.name.split("+")[0]) in HELDOUT or (v.engine, _database(v)) in HELDOUT
+            or any(t in v.name for t in HELDOUT_TOKENS))
 
 
 def is_dev_only(v: Voice) -> bool:
-    base = v.name.split("+")[0]
-    if v.engine == "mbrola" and base.startswith("mb-"):
-        base = base[3:].removesuffix("-en")
-    return (v.engine, base) in DEV_ONLY
+    return (v.engine, _database(v).removesuffix("-en")) in DEV_ONLY
 
 
 def _voice_args(argv: list[str]) -> list[str]:
